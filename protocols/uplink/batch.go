@@ -1,0 +1,116 @@
+package uplink
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Batch is a run of buffered samples sent as one telemetry message.
+//
+// Seq is the buffer sequence number of the first sample and Last that of the
+// last one: sequence numbers are assigned by the edge buffer, never reused, so
+// the pair names the batch across restarts, and an ack for it tells the edge
+// exactly which range it may delete.
+type Batch struct {
+	Office string
+	Seq    uint64
+	Last   uint64
+	Count  int
+	Lines  []byte // InfluxDB line protocol, one sample per line, '\n' terminated
+}
+
+const headerPrefix = "#polis-batch " + Version + " "
+
+// MaxDecompressed bounds what DecodeBatch inflates, so a small malicious payload
+// cannot exhaust the fleet's memory.
+const MaxDecompressed = 64 << 20
+
+// ErrMalformed wraps every reason a payload is not a usable batch.
+var ErrMalformed = errors.New("malformed batch")
+
+// EncodeBatch gzips a header line followed by the batch lines. Gzip at its
+// fastest level costs little CPU and shrinks line protocol about tenfold, which
+// matters on metered office uplinks.
+func EncodeBatch(b Batch) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(zw, "%soffice=%s seq=%d last=%d count=%d\n", headerPrefix, b.Office, b.Seq, b.Last, b.Count)
+	if _, err := zw.Write(b.Lines); err != nil {
+		return nil, fmt.Errorf("compress batch: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress batch: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeBatch inflates and checks a payload's header. The lines themselves are
+// not parsed here: the fleet validates them one by one so that one bad sample
+// does not cost the rest of the batch.
+func DecodeBatch(payload []byte) (Batch, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(payload))
+	if err != nil {
+		return Batch{}, fmt.Errorf("%w: not gzip: %v", ErrMalformed, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
+	if err != nil {
+		return Batch{}, fmt.Errorf("%w: inflate: %v", ErrMalformed, err)
+	}
+	if len(data) > MaxDecompressed {
+		return Batch{}, fmt.Errorf("%w: inflates beyond %d bytes", ErrMalformed, MaxDecompressed)
+	}
+	header, lines, _ := bytes.Cut(data, []byte("\n"))
+	b, err := parseHeader(string(header))
+	if err != nil {
+		return Batch{}, err
+	}
+	b.Lines = lines
+	return b, nil
+}
+
+func parseHeader(h string) (Batch, error) {
+	rest, ok := strings.CutPrefix(h, headerPrefix)
+	if !ok {
+		return Batch{}, fmt.Errorf("%w: missing %q header", ErrMalformed, strings.TrimSpace(headerPrefix))
+	}
+	var b Batch
+	sc := bufio.NewScanner(strings.NewReader(rest))
+	sc.Split(bufio.ScanWords)
+	seen := map[string]bool{}
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		seen[k] = true
+		var err error
+		switch k {
+		case "office":
+			b.Office = v
+		case "seq":
+			b.Seq, err = strconv.ParseUint(v, 10, 64)
+		case "last":
+			b.Last, err = strconv.ParseUint(v, 10, 64)
+		case "count":
+			b.Count, err = strconv.Atoi(v)
+		}
+		if err != nil {
+			return Batch{}, fmt.Errorf("%w: header %s: %v", ErrMalformed, k, err)
+		}
+	}
+	for _, k := range []string{"office", "seq", "last", "count"} {
+		if !seen[k] {
+			return Batch{}, fmt.Errorf("%w: header lacks %s", ErrMalformed, k)
+		}
+	}
+	if b.Last < b.Seq || b.Count < 0 {
+		return Batch{}, fmt.Errorf("%w: header range seq=%d last=%d count=%d", ErrMalformed, b.Seq, b.Last, b.Count)
+	}
+	return b, nil
+}
