@@ -1,0 +1,329 @@
+// Package testserver starts real servers (InfluxDB, …) for tests and the demo.
+// Tests talk to the real thing over sockets, never to a mock.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InfluxDB is a running InfluxDB 1.8 with a database "polis" (retention policy autogen).
+type InfluxDB struct {
+	URL    string // http://127.0.0.1:<port>
+	Token  string // "user:pass" form accepted by the 1.8 /api/v2/write compatibility endpoint
+	Bucket string // "polis/autogen"
+	Org    string // unused by 1.8
+	DB     string // "polis"
+
+	bin, dir, conf string
+	log            io.Writer
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// FindInfluxd locates the influxd binary: $POLIS_INFLUXD, <module root>/.tools/bin/influxd, PATH.
+func FindInfluxd() (string, error) {
+	if p := os.Getenv("POLIS_INFLUXD"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("POLIS_INFLUXD=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	if root, err := moduleRoot(); err == nil {
+		p := filepath.Join(root, ".tools", "bin", "influxd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("influxd")
+	if err != nil {
+		return "", errors.New("influxd not found: run `make tools`")
+	}
+	return p, nil
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Influx starts an InfluxDB in a temporary directory for the test; it stops at cleanup.
+// Its log is shown only when the test fails.
+func Influx(t testing.TB) *InfluxDB {
+	t.Helper()
+	var log syncBuffer
+	in, err := StartInflux(t.TempDir(), &log)
+	if err != nil {
+		t.Fatalf("start influxd: %v\n%s", err, log.String())
+	}
+	t.Cleanup(func() {
+		in.Stop()
+		if t.Failed() {
+			t.Logf("influxd log:\n%s", log.String())
+		}
+	})
+	return in
+}
+
+// StartInflux writes a config into dir and starts influxd with it, waiting
+// until it answers /ping and the polis database exists.
+func StartInflux(dir string, log io.Writer) (*InfluxDB, error) {
+	bin, err := FindInfluxd()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	httpPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	rpcPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	in := &InfluxDB{
+		URL: "http://127.0.0.1:" + strconv.Itoa(httpPort), Token: "polis:polis",
+		Bucket: "polis/autogen", DB: "polis",
+		bin: bin, dir: dir, conf: filepath.Join(dir, "influxdb.conf"), log: log,
+	}
+	if err := os.WriteFile(in.conf, []byte(influxConfig(dir, httpPort, rpcPort)), 0o644); err != nil {
+		return nil, fmt.Errorf("write influxd config: %w", err)
+	}
+	if err := in.start(); err != nil {
+		return nil, err
+	}
+	if _, err := in.Query("CREATE DATABASE polis"); err != nil {
+		in.Stop()
+		return nil, fmt.Errorf("create database: %w", err)
+	}
+	return in, nil
+}
+
+func influxConfig(dir string, httpPort, rpcPort int) string {
+	return fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+
+[meta]
+  dir = %q
+
+[data]
+  dir = %q
+  wal-dir = %q
+  query-log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:%d"
+  auth-enabled = false
+  flux-enabled = true
+  log-enabled = false
+
+[logging]
+  level = "warn"
+`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
+}
+
+func (in *InfluxDB) start() error {
+	cmd := exec.Command(in.bin, "run", "-config", in.conf)
+	cmd.Stdout, cmd.Stderr = in.log, in.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", in.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	in.mu.Lock()
+	in.cmd, in.done = cmd, done
+	in.mu.Unlock()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("influxd exited during start: %v", cmd.ProcessState)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if in.Ping() == nil {
+			return nil
+		}
+	}
+	in.Kill()
+	return errors.New("influxd did not answer /ping within 60s")
+}
+
+// Ping reports whether InfluxDB answers /ping.
+func (in *InfluxDB) Ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, in.URL+"/ping", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("ping: %s", resp.Status)
+	}
+	return nil
+}
+
+func (in *InfluxDB) signal(sig os.Signal, grace time.Duration) {
+	in.mu.Lock()
+	cmd, done := in.cmd, in.done
+	in.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Stop shuts InfluxDB down gracefully (SIGTERM, then SIGKILL after 15 s).
+func (in *InfluxDB) Stop() { in.signal(syscall.SIGTERM, 15*time.Second) }
+
+// Kill ends InfluxDB at once, as a crash would.
+func (in *InfluxDB) Kill() { in.signal(syscall.SIGKILL, 15*time.Second) }
+
+// Restart starts InfluxDB again on the same port and data directory.
+func (in *InfluxDB) Restart() error {
+	in.Stop()
+	return in.start()
+}
+
+// Series is one series of a query result.
+type Series struct {
+	Name    string            `json:"name"`
+	Tags    map[string]string `json:"tags"`
+	Columns []string          `json:"columns"`
+	Values  [][]any           `json:"values"`
+}
+
+// Query runs InfluxQL against the polis database (epoch=ns) and returns the
+// series of the first statement.
+func (in *InfluxDB) Query(q string) ([]Series, error) {
+	form := url.Values{"q": {q}, "db": {in.DB}, "epoch": {"ns"}}
+	resp, err := http.PostForm(in.URL+"/query", form)
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", q, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", q, err)
+	}
+	var out struct {
+		Results []struct {
+			Series []Series `json:"series"`
+			Error  string   `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("query %q: %s: %w", q, resp.Status, err)
+	}
+	if out.Error != "" {
+		return nil, fmt.Errorf("query %q: %s", q, out.Error)
+	}
+	if len(out.Results) == 0 {
+		return nil, nil
+	}
+	if out.Results[0].Error != "" {
+		return nil, fmt.Errorf("query %q: %s", q, out.Results[0].Error)
+	}
+	return out.Results[0].Series, nil
+}
+
+// Count returns the number of points (rows) of measurement matching where
+// (an InfluxQL condition, or "" for all). It reads the rows, so it is exact
+// whatever fields each point carries; use it for test-sized data.
+func (in *InfluxDB) Count(measurement, where string) (int, error) {
+	q := fmt.Sprintf("SELECT * FROM %q", measurement)
+	if where != "" {
+		q += " WHERE " + where
+	}
+	series, err := in.Query(q)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range series {
+		n += len(s.Values)
+	}
+	return n, nil
+}
+
+// syncBuffer collects a child's output for the test log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 { // keep the log bounded; the start of it is what explains a failure
+		return len(p), nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
