@@ -1,0 +1,54 @@
+# Polis Edge. `make demo` runs the whole system, `make test` runs what CI runs.
+GO      ?= go
+TOOLS   := $(CURDIR)/.tools/bin
+INFLUXD := $(TOOLS)/influxd
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Tests and the demo find the project-local InfluxDB through this variable.
+export POLIS_INFLUXD := $(INFLUXD)
+
+.PHONY: build test bench demo tools system-deps vet fmt-check clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# Everything the tests and the demo need, installed by the project itself:
+# InfluxDB 1.8.10 built from the module proxy into .tools/, and Debian's
+# mosquitto (external-broker tests) and socat (RS485 over a pseudo-terminal).
+tools: $(INFLUXD) system-deps
+
+$(INFLUXD):
+	@echo "building InfluxDB 1.8.10 into $(TOOLS) (first time only, about 3 minutes)"
+	GOBIN=$(TOOLS) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+system-deps:
+	@missing=""; \
+	for pair in mosquitto:mosquitto socat:socat; do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: tools vet fmt-check
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+demo: tools
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/polis-demo
+
+clean:
+	rm -rf bin .demo
