@@ -1,0 +1,258 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// request is one Append/AppendLines call or one Delete, handed to the owner
+// goroutine and completed by closing done.
+type request struct {
+	lines *lineBuf // nil for a delete
+	first uint64   // delete range, inclusive
+	last  uint64
+	n     int // deleted entries (delete)
+	err   error
+	done  chan struct{}
+}
+
+// run is the owner goroutine: the only writer of bbolt and of b.st.
+func (b *Buffer) run() {
+	defer close(b.ownerDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var lastCommit time.Time
+	for {
+		b.mu.Lock()
+		closing := b.closed
+		work := len(b.queue) > 0 || len(b.drops) > 0
+		wait := time.Until(lastCommit.Add(b.opt.CommitInterval))
+		if work && (closing || b.urgent || b.queuedN >= b.opt.CommitMaxSamples || wait <= 0) {
+			batch, drops := b.queue, b.drops
+			b.queue, b.queuedN, b.urgent, b.drops = nil, 0, false, map[string]uint64{}
+			b.inflight = drops
+			b.mu.Unlock()
+			lastCommit = time.Now()
+			b.commit(batch, drops)
+			continue
+		}
+		b.mu.Unlock()
+		if closing {
+			return
+		}
+		if work {
+			timer.Reset(wait)
+		}
+		select {
+		case <-b.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// txResult is what one transaction changed, applied to b.st only after the
+// commit succeeded.
+type txResult struct {
+	added, removed      int64 // entries
+	addedB, removedB    int64 // logical bytes
+	head                uint64
+	oldest              uint64
+	oldestTime          time.Time
+	empty               bool
+	dropped             map[string]uint64 // new totals for the reasons touched
+	fullDrops, appended uint64
+}
+
+// commit writes one batch in one transaction: acked deletes first (they free
+// room), then the appends, dropping the oldest entries when over MaxBytes.
+func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
+	b.stMu.RLock()
+	cur := b.st
+	b.stMu.RUnlock()
+
+	var res txResult
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		res = txResult{head: cur.head, dropped: map[string]uint64{}}
+		return b.writeTx(tx, cur, batch, drops, &res)
+	})
+
+	var appendedN uint64
+	for _, r := range batch {
+		if r.lines != nil {
+			appendedN += uint64(r.lines.count())
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("buffer: commit: %w", err)
+		b.log.Error("buffer commit failed; the callers get the error", "err", err, "samples", appendedN)
+		b.mu.Lock()
+		for reason, n := range drops { // retried with the next commit
+			b.drops[reason] += n
+		}
+		if appendedN > 0 {
+			b.drops[DropWriteError] += appendedN
+		}
+		b.inflight = nil
+		b.mu.Unlock()
+	} else {
+		b.apply(&res)
+	}
+	for _, r := range batch {
+		r.err = err
+		close(r.done)
+	}
+	if err == nil && res.added > 0 {
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
+	}
+	if res.fullDrops > 0 {
+		b.log.Warn("buffer full: dropped oldest samples", "dropped", res.fullDrops, "max_bytes", b.opt.MaxBytes)
+	}
+}
+
+func (b *Buffer) apply(res *txResult) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stMu.Lock()
+	defer b.stMu.Unlock()
+	st := &b.st
+	st.count += res.added - res.removed
+	st.bytes += res.addedB - res.removedB
+	st.head = res.head
+	st.oldest, st.oldestTime = res.oldest, res.oldestTime
+	if res.empty {
+		st.oldest, st.oldestTime = 0, time.Time{}
+	}
+	maps.Copy(st.dropped, res.dropped)
+	st.appended += res.appended
+	st.commits++
+	b.inflight = nil
+}
+
+func (b *Buffer) writeTx(tx *bolt.Tx, cur state, batch []*request, drops map[string]uint64, res *txResult) error {
+	data, meta := tx.Bucket(bucketData), tx.Bucket(bucketMeta)
+	// Keys only ever grow, so full pages are never touched again: pack them.
+	data.FillPercent = 1.0
+	for _, r := range batch {
+		if r.lines == nil {
+			n, nb, err := deleteRange(data, r.first, r.last)
+			if err != nil {
+				return err
+			}
+			r.n = n
+			res.removed += int64(n)
+			res.removedB += nb
+		}
+	}
+	if err := b.appendBatch(data, cur, batch, res); err != nil {
+		return err
+	}
+	if res.fullDrops > 0 {
+		drops = maps.Clone(drops)
+		drops[DropBufferFull] += res.fullDrops
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], res.head)
+	if err := meta.Put(keyNextSeq, v[:]); err != nil {
+		return err
+	}
+	for reason, n := range drops {
+		total := cur.dropped[reason] + n
+		binary.BigEndian.PutUint64(v[:], total)
+		if err := meta.Put([]byte(dropKeyPrefix+reason), v[:]); err != nil {
+			return err
+		}
+		res.dropped[reason] = total
+	}
+	k, first := data.Cursor().First()
+	res.empty = k == nil
+	if k != nil {
+		res.oldest, res.oldestTime = binary.BigEndian.Uint64(k), lineTime(first)
+	}
+	return nil
+}
+
+// appendBatch stores the queued lines under consecutive sequence numbers. When
+// they do not fit under MaxBytes it drops the oldest stored entries, and if the
+// batch alone is larger than MaxBytes, its own oldest lines.
+func (b *Buffer) appendBatch(data *bolt.Bucket, cur state, batch []*request, res *txResult) error {
+	var newB int64
+	for _, r := range batch {
+		if r.lines != nil {
+			newB += r.lines.size()
+		}
+	}
+	if newB == 0 {
+		return nil
+	}
+	over := cur.bytes - res.removedB + newB - b.opt.MaxBytes
+	if over > 0 {
+		n, nb, err := dropOldest(data, over)
+		if err != nil {
+			return err
+		}
+		res.removed += int64(n)
+		res.removedB += nb
+		res.fullDrops += uint64(n)
+		over -= nb
+	}
+	var key [8]byte
+	for _, r := range batch {
+		if r.lines == nil {
+			continue
+		}
+		for i := range r.lines.count() {
+			line := r.lines.line(i)
+			seq := res.head
+			res.head++
+			if over > 0 { // only when one batch exceeds MaxBytes on its own
+				over -= entrySize(line)
+				res.fullDrops++
+				continue
+			}
+			binary.BigEndian.PutUint64(key[:], seq)
+			if err := data.Put(key[:], line); err != nil {
+				return fmt.Errorf("put seq %d: %w", seq, err)
+			}
+			res.added++
+			res.addedB += entrySize(line)
+			res.appended++
+		}
+	}
+	return nil
+}
+
+// dropOldest deletes entries from the front until at least need bytes are freed
+// or the bucket is empty.
+func dropOldest(data *bolt.Bucket, need int64) (n int, freed int64, err error) {
+	c := data.Cursor()
+	for k, v := c.First(); k != nil && freed < need; k, v = c.First() {
+		freed += entrySize(v)
+		if err := c.Delete(); err != nil {
+			return n, freed, err
+		}
+		n++
+	}
+	return n, freed, nil
+}
+
+func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err error) {
+	var from [8]byte
+	binary.BigEndian.PutUint64(from[:], first)
+	c := data.Cursor()
+	for k, v := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Seek(from[:]) {
+		freed += entrySize(v)
+		if err := c.Delete(); err != nil {
+			return n, freed, err
+		}
+		n++
+	}
+	return n, freed, nil
+}

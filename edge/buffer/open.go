@@ -1,0 +1,178 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
+)
+
+var (
+	bucketData = []byte("data")
+	bucketMeta = []byte("meta")
+	keyNextSeq = []byte("next_seq")
+)
+
+const dropKeyPrefix = "drop:"
+
+// lockTimeout bounds the wait for bbolt's file lock: a second daemon on the same
+// file is a configuration error to report, not corruption to move aside.
+const lockTimeout = 5 * time.Second
+
+// Open opens or creates the buffer at path, creating missing directories. A
+// file bbolt cannot open or scan is renamed to <path>.corrupt-<timestamp>,
+// logged as an error, and replaced by a fresh buffer (Stats().Recovered), so a
+// damaged file never makes the daemon crash-loop. A file locked by another
+// process is an error and is left alone.
+func Open(path string, opt Options) (*Buffer, error) {
+	opt = opt.withDefaults()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("buffer: create dir for %s: %w", path, err)
+	}
+	db, st, err := openDB(path, opt)
+	if err != nil {
+		if errors.Is(err, bolterr.ErrTimeout) {
+			return nil, fmt.Errorf("buffer: %s is locked by another process: %w", path, err)
+		}
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("buffer: open %s: %w (and moving it aside failed: %v)", path, err, rerr)
+		}
+		opt.Logger.Error("buffer file is corrupt or unreadable: moved aside, starting an empty buffer; samples in it are not delivered",
+			"path", path, "moved_to", aside, "err", err)
+		db, st, err = openDB(path, opt)
+		if err != nil {
+			return nil, fmt.Errorf("buffer: open fresh %s after moving the old one aside: %w", path, err)
+		}
+		st.recovered = 1
+	}
+	b := &Buffer{
+		opt:       opt,
+		log:       opt.Logger,
+		db:        db,
+		path:      path,
+		drops:     map[string]uint64{},
+		wake:      make(chan struct{}, 1),
+		ownerDone: make(chan struct{}),
+		notify:    make(chan struct{}, 1),
+		st:        st,
+	}
+	go b.run()
+	return b, nil
+}
+
+// openDB opens bbolt and rebuilds the in-memory state by scanning every entry.
+// The scan doubles as a corruption check: it touches every leaf page, and
+// SetPanicOnFault turns a fault on a truncated mmap (SIGBUS) into a panic that
+// is recovered here, like bbolt's own panics on garbled pages. After such a
+// panic inside bolt.Open the file descriptor leaks; the caller moves the file
+// aside, so its lock cannot get in the way of the fresh file.
+func openDB(path string, opt Options) (db *bolt.DB, st state, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				_ = db.Close()
+			}
+			db, err = nil, fmt.Errorf("corrupt database: %v", r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         lockTimeout,
+		NoSync:          opt.NoSync,
+		NoFreelistSync:  true, // fewer pages written per commit; rebuilt by the scan at open
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 32 << 20,
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	if err = db.Update(func(tx *bolt.Tx) error { return loadState(tx, &st) }); err != nil {
+		_ = db.Close()
+		return nil, st, err
+	}
+	return db, st, nil
+}
+
+func loadState(tx *bolt.Tx, st *state) error {
+	data, err := tx.CreateBucketIfNotExists(bucketData)
+	if err != nil {
+		return err
+	}
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	st.head = 1 // seq 0 is never assigned, so Read(0, ...) means "from the start"
+	st.dropped = map[string]uint64{}
+	err = meta.ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("meta key %q: value of %d bytes", k, len(v))
+		}
+		switch {
+		case string(k) == string(keyNextSeq):
+			st.head = max(st.head, binary.BigEndian.Uint64(v))
+		case strings.HasPrefix(string(k), dropKeyPrefix):
+			st.dropped[strings.TrimPrefix(string(k), dropKeyPrefix)] = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var last uint64
+	err = data.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("data key of %d bytes", len(k))
+		}
+		seq := binary.BigEndian.Uint64(k)
+		if st.count == 0 {
+			st.oldest, st.oldestTime = seq, lineTime(v)
+		}
+		last = seq
+		st.count++
+		st.bytes += entrySize(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if st.count > 0 {
+		st.head = max(st.head, last+1)
+	}
+	return nil
+}
+
+func entrySize(line []byte) int64 { return int64(8 + len(line) + entryOverhead) }
+
+// lineTime reads the nanosecond timestamp that ends a line-protocol line; zero
+// when the line has none.
+func lineTime(line []byte) time.Time {
+	end := len(line)
+	for end > 0 && (line[end-1] == '\n' || line[end-1] == '\r') {
+		end--
+	}
+	start := end
+	for start > 0 && line[start-1] >= '0' && line[start-1] <= '9' {
+		start--
+	}
+	neg := start > 0 && line[start-1] == '-'
+	if start == end || end-start > 19 || (start > 0 && line[start-1] != ' ' && !neg) {
+		return time.Time{}
+	}
+	var ns int64
+	for _, c := range line[start:end] {
+		ns = ns*10 + int64(c-'0')
+	}
+	if neg {
+		ns = -ns
+	}
+	return time.Unix(0, ns)
+}
