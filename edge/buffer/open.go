@@ -85,11 +85,10 @@ func openDB(path string, opt Options) (db *bolt.DB, st state, err error) {
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         lockTimeout,
-		NoSync:          opt.NoSync,
-		NoFreelistSync:  true, // fewer pages written per commit; rebuilt by the scan at open
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 32 << 20,
+		Timeout:        lockTimeout,
+		NoSync:         opt.NoSync,
+		NoFreelistSync: true, // fewer pages written per commit; rebuilt by the scan at open
+		FreelistType:   bolt.FreelistMapType,
 	})
 	if err != nil {
 		return nil, st, err
