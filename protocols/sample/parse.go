@@ -90,16 +90,12 @@ func ParseLine(raw []byte) (Sample, error) {
 		}
 		s.Fields[string(k)] = v.Interface()
 	}
-	tb, err := dec.TimeBytes()
-	if err != nil {
-		return Sample{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if tb == nil {
-		return Sample{}, fmt.Errorf("%w: %s has no timestamp", ErrInvalid, s.Measurement)
-	}
 	s.Time, err = dec.Time(lineprotocol.Nanosecond, time.Time{})
 	if err != nil {
 		return Sample{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if s.Time.IsZero() {
+		return Sample{}, fmt.Errorf("%w: %s has no timestamp", ErrInvalid, s.Measurement)
 	}
 	if dec.Next() {
 		return Sample{}, fmt.Errorf("%w: more than one line", ErrInvalid)

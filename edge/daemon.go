@@ -1,0 +1,270 @@
+// Package edge is the office daemon: it wires the durable buffer, the uplink
+// to the fleet, the device drivers and the local HTTP API, and owns their
+// lifecycle. The pieces live in sub-packages; this package only connects them.
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/polis-edge/polis/edge/buffer"
+	"github.com/polis-edge/polis/edge/config"
+	"github.com/polis-edge/polis/edge/uplink"
+	"github.com/polis-edge/polis/protocols/health"
+	"github.com/polis-edge/polis/protocols/sample"
+)
+
+// Daemon is one running polis-edge.
+type Daemon struct {
+	cfg     config.Config
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	buf     *buffer.Buffer
+	state   *bolt.DB
+	sink    *officeSink
+	up      *uplink.Uplink
+	drivers []driver
+
+	httpLn net.Listener
+	ready  chan struct{}
+
+	mu      sync.Mutex
+	pending []string // config changes that wait for a restart
+}
+
+// driver is a device service (Modbus, OCPP, MQTT) as the daemon sees it.
+type driver interface {
+	Run(ctx context.Context) error
+	health.Reporter
+}
+
+// New opens the buffer and state database and builds every service, so that a
+// config that cannot work fails here, before anything starts.
+func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), ready: make(chan struct{})}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	buf, err := buffer.Open(cfg.BufferPath(), buffer.Options{
+		MaxBytes: int64(cfg.Buffer.MaxBytes), CommitInterval: cfg.Buffer.CommitInterval, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	d.buf = buf
+	d.sink = &officeSink{buf: buf, office: cfg.Office.ID}
+	if d.state, err = openState(cfg.StatePath(), log); err != nil {
+		buf.Close()
+		return nil, err
+	}
+	if err := d.buildDrivers(); err != nil {
+		d.closeStores()
+		return nil, err
+	}
+	if cfg.UplinkEnabled() {
+		if d.up, err = d.newUplink(); err != nil {
+			d.closeStores()
+			return nil, err
+		}
+	}
+	if cfg.HTTP.Listen != "" {
+		if d.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			d.closeStores()
+			return nil, fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
+	return d, nil
+}
+
+// openState opens the state database; like the buffer, a corrupt file is moved
+// aside rather than crash-looping the daemon.
+func openState(path string, log *slog.Logger) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err == nil {
+		return db, nil
+	}
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state db %s is locked: is another polis-edge running? %w", path, err)
+	}
+	aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	log.Error("state database unreadable, moving it aside and starting fresh", "path", path, "moved_to", aside, "err", err)
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("state db %s: %w (and cannot move it aside: %v)", path, err, rerr)
+	}
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+}
+
+func (d *Daemon) newUplink() (*uplink.Uplink, error) {
+	u := d.cfg.Uplink
+	password := u.Password
+	if u.PasswordFile != "" {
+		b, err := os.ReadFile(u.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("uplink.password_file: %w", err)
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	username := u.Username
+	if username == "" {
+		username = d.cfg.Office.ID
+	}
+	tlsCfg, err := uplinkTLS(u)
+	if err != nil {
+		return nil, err
+	}
+	return uplink.New(uplink.Options{
+		Office: d.cfg.Office.ID, URL: u.URL, Username: username, Password: password, ClientID: u.ClientID,
+		TLS: tlsCfg, BatchSamples: u.BatchSamples, BatchBytes: int(u.BatchBytes), Window: u.Window,
+		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, ReconnectMin: u.ReconnectMin,
+		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, Status: d.statusMessage, Logger: d.log,
+	}, d.buf), nil
+}
+
+func uplinkTLS(u config.Uplink) (*tls.Config, error) {
+	if u.CAFile == "" && u.CertFile == "" && !strings.HasPrefix(u.URL, "ssl") && !strings.HasPrefix(u.URL, "wss") {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u.CAFile != "" {
+		pem, err := os.ReadFile(u.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("uplink.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("uplink.ca_file %s: no PEM certificate found", u.CAFile)
+		}
+	}
+	if u.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(u.CertFile, u.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("uplink.cert_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// HTTPAddr is the bound address of the local API ("" when disabled).
+func (d *Daemon) HTTPAddr() string {
+	if d.httpLn == nil {
+		return ""
+	}
+	return d.httpLn.Addr().String()
+}
+
+// Sink is where drivers put samples: the buffer, with the office tag added.
+func (d *Daemon) Sink() interface {
+	Append(ctx context.Context, s ...sample.Sample) error
+} {
+	return d.sink
+}
+
+// Run starts everything and blocks until ctx is done, then shuts down in
+// order: drivers stop producing, the uplink says goodbye, the buffer commits
+// what is pending and closes.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeStores()
+	var wg sync.WaitGroup
+	start := func(name string, run func(context.Context) error, c context.Context) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(c); err != nil && c.Err() == nil {
+				d.log.Error("service stopped", "service", name, "err", err)
+			}
+		}()
+	}
+	driverCtx, stopDrivers := context.WithCancel(context.Background())
+	for i, drv := range d.drivers {
+		start(fmt.Sprintf("driver-%d", i), drv.Run, driverCtx)
+	}
+	upCtx, stopUplink := context.WithCancel(context.Background())
+	if d.up != nil {
+		start("uplink", d.up.Run, upCtx)
+	}
+	srv := d.startHTTP()
+	start("telemetry", d.selfTelemetry, driverCtx)
+	close(d.ready)
+	d.log.Info("polis-edge running", "office", d.cfg.Office.ID, "version", d.version, "http", d.HTTPAddr(), "data_dir", d.cfg.DataDir)
+
+	<-ctx.Done()
+	d.log.Info("shutting down")
+	stopDrivers()
+	stopUplink()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Daemon) closeStores() {
+	if err := d.buf.Close(); err != nil {
+		d.log.Error("close buffer", "err", err)
+	}
+	if d.state != nil {
+		if err := d.state.Close(); err != nil {
+			d.log.Error("close state db", "err", err)
+		}
+	}
+}
+
+func (d *Daemon) startHTTP() *http.Server {
+	if d.httpLn == nil {
+		return nil
+	}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server", "err", err)
+		}
+	}()
+	return srv
+}
+
+// Reload applies a new config where that is safe at run time (log level) and
+// reports every other change as needing a restart.
+func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
+	level.Set(next.SlogLevel())
+	changed := config.Diff(d.cfg, next)
+	d.mu.Lock()
+	d.pending = changed
+	d.mu.Unlock()
+	return changed
+}
+
+// officeSink stamps the office tag on every sample on its way into the buffer.
+type officeSink struct {
+	buf    *buffer.Buffer
+	office string
+}
+
+func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error {
+	for i := range samples {
+		tags := make(map[string]string, len(samples[i].Tags)+1)
+		for k, v := range samples[i].Tags {
+			tags[k] = v
+		}
+		tags[sample.TagOffice] = s.office
+		samples[i].Tags = tags
+	}
+	return s.buf.Append(ctx, samples...)
+}
+

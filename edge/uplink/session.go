@@ -1,0 +1,166 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	wire "github.com/polis-edge/polis/protocols/uplink"
+)
+
+// retryDelay is how long the edge waits before resending a batch the fleet
+// could not store (InfluxDB down): long enough not to hammer a sick fleet.
+const retryDelay = 5 * time.Second
+
+const tick = 250 * time.Millisecond
+
+// session forwards over one connection until it is lost or ctx is done. It is
+// the only goroutine touching the lanes, so they need no lock.
+func (u *Uplink) session(ctx context.Context, c paho.Client) error {
+	l := newLanes(u.store, time.Now())
+	// A backlog batch may take a whole burst; a smaller burst would never fit it.
+	burst := u.opt.BatchSamples
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	lastStatus := time.Now()
+	for {
+		if err := u.fill(c, l); err != nil {
+			return err
+		}
+		u.mu.Lock()
+		u.stats.InFlight = len(l.inflight)
+		u.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-u.lost:
+			return fmt.Errorf("connection lost: %w", err)
+		case <-u.store.Notify():
+		case a := <-u.acks:
+			u.handleAck(l, a)
+		case now := <-ticker.C:
+			if n := l.expire(now, u.opt.AckTimeout); n > 0 {
+				u.log.Warn("batches not acked in time, will resend", "batches", n, "timeout", u.opt.AckTimeout)
+			}
+			if now.Sub(lastStatus) >= u.opt.StatusInterval {
+				lastStatus = now
+				go u.publishStatus(c, true)
+			}
+		}
+		l.refill(time.Now(), u.opt.BacklogRate, burst)
+	}
+}
+
+// fill sends batches until the window is full or nothing is ready: due
+// retries first, then live and backlog in turn.
+func (u *Uplink) fill(c paho.Client, l *lanes) error {
+	for len(l.inflight) < u.opt.Window {
+		now := time.Now()
+		if r, ok := l.dueRetry(now); ok {
+			b, _, err := readBatch(u.store, r.seq, r.last, u.opt.BatchSamples*2, u.opt.BatchBytes*2)
+			if err != nil {
+				return err
+			}
+			if b.count > 0 { // else dropped meanwhile (buffer full): nothing to resend
+				u.resent.Add(1)
+				u.send(c, l, b, now)
+			}
+			continue
+		}
+		progressed := false
+		if head := u.store.Head(); l.liveNext < head {
+			b, next, err := readBatch(u.store, l.liveNext, head-1, u.opt.BatchSamples, u.opt.BatchBytes)
+			if err != nil {
+				return err
+			}
+			l.liveNext = next
+			if b.count > 0 {
+				u.send(c, l, b, now)
+				progressed = true
+			}
+		}
+		if !l.backlogDone() && l.tokens >= 1 && len(l.inflight) < u.opt.Window {
+			b, next, err := readBatch(u.store, l.backlogNext, l.liveFrom-1, u.opt.BatchSamples, u.opt.BatchBytes)
+			if err != nil {
+				return err
+			}
+			l.backlogNext = next
+			if b.count == 0 {
+				l.backlogNext = l.liveFrom
+			} else {
+				l.tokens -= float64(b.count)
+				u.send(c, l, b, now)
+				progressed = true
+			}
+		}
+		if !progressed {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (u *Uplink) send(c paho.Client, l *lanes, b batch, now time.Time) {
+	payload, err := wire.EncodeBatch(wire.Batch{Office: u.opt.Office, Seq: b.seq, Last: b.last, Count: b.count, Lines: b.lines})
+	if err != nil {
+		// Compressing into memory cannot fail short of a bug; resend later.
+		u.log.Error("encode batch", "err", err)
+		l.retries = append(l.retries, retry{seq: b.seq, last: b.last, at: now.Add(retryDelay)})
+		return
+	}
+	// Not waiting for PUBACK here keeps the window full; the fleet's ack (or
+	// its absence, via the ack timeout) is what decides the batch's fate.
+	c.Publish(wire.Topic(u.opt.Office, wire.KindTelemetry), 1, false, payload)
+	l.inflight[b.seq] = pending{last: b.last, count: b.count, sentAt: now}
+	u.sent.Add(1)
+}
+
+func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
+	p, known := l.inflight[a.Seq]
+	if known && p.last != a.Last {
+		known = false
+	}
+	switch a.Status {
+	case wire.AckRetry:
+		u.retries.Add(1)
+		if known {
+			delete(l.inflight, a.Seq)
+			l.retries = append(l.retries, retry{seq: a.Seq, last: a.Last, at: time.Now().Add(retryDelay)})
+		}
+		return
+	case wire.AckOK, wire.AckRejected:
+	}
+	// An ok for a batch we no longer track (acked late, after a reconnect)
+	// still means InfluxDB has it: deleting is right. A range beyond what
+	// was ever assigned is nonsense and ignored.
+	if a.Last < a.Seq || a.Last >= u.store.Head() {
+		u.log.Warn("ignoring ack for a range never sent", "seq", a.Seq, "last", a.Last)
+		return
+	}
+	if _, err := u.store.Delete(a.Seq, a.Last); err != nil {
+		u.log.Error("delete acked range", "seq", a.Seq, "last", a.Last, "err", err)
+		return
+	}
+	delete(l.inflight, a.Seq)
+	u.acked.Add(1)
+	switch a.Status {
+	case wire.AckOK:
+		u.samplesAcked.Add(uint64(a.Accepted))
+		if a.Rejected > 0 {
+			u.rejected.Add(uint64(a.Rejected))
+			u.store.CountDrop("fleet_rejected", uint64(a.Rejected))
+			u.log.Warn("fleet rejected samples", "seq", a.Seq, "rejected", a.Rejected, "reasons", a.Reasons, "error", a.Error)
+		}
+	case wire.AckRejected:
+		n := uint64(p.count)
+		if !known {
+			n = a.Last - a.Seq + 1 // upper bound: we no longer know the count
+		}
+		u.rejected.Add(n)
+		u.store.CountDrop("fleet_rejected", n)
+		u.log.Error("fleet rejected a whole batch", "seq", a.Seq, "last", a.Last, "error", a.Error)
+	}
+}
+

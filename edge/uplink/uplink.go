@@ -1,0 +1,248 @@
+// Package uplink forwards the office's buffered samples to the fleet over MQTT
+// (see docs/uplink.md) and deletes them from the buffer only once the fleet
+// acknowledged that InfluxDB has them.
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	wire "github.com/polis-edge/polis/protocols/uplink"
+)
+
+// Options configure an Uplink.
+type Options struct {
+	Office         string
+	URL            string
+	Username       string
+	Password       string
+	ClientID       string
+	TLS            *tls.Config
+	BatchSamples   int
+	BatchBytes     int
+	Window         int
+	AckTimeout     time.Duration
+	BacklogRate    int // samples/s, 0 = unlimited
+	ReconnectMin   time.Duration
+	ReconnectMax   time.Duration
+	StatusInterval time.Duration
+	// Status returns the office status to publish (retained); Online is set here.
+	Status func() wire.Status
+	Logger *slog.Logger
+}
+
+// Stats are the uplink's counters, for metrics and the status API.
+type Stats struct {
+	Connected      bool      `json:"connected"`
+	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	Connects       uint64    `json:"connects"`
+	ConnectErrors  uint64    `json:"connect_errors"`
+	LastError      string    `json:"last_error,omitempty"`
+	BatchesSent    uint64    `json:"batches_sent"`
+	BatchesAcked   uint64    `json:"batches_acked"`
+	BatchesResent  uint64    `json:"batches_resent"`
+	SamplesAcked   uint64    `json:"samples_acked"`
+	FleetRejected  uint64    `json:"fleet_rejected"`
+	FleetRetries   uint64    `json:"fleet_retries"`
+	InFlight       int       `json:"in_flight"`
+	LastAck        time.Time `json:"last_ack,omitzero"`
+}
+
+// Uplink owns the MQTT connection to the fleet.
+type Uplink struct {
+	opt   Options
+	store Store
+	log   *slog.Logger
+
+	acks chan wire.Ack
+	lost chan error
+
+	mu    sync.Mutex
+	stats Stats
+
+	sent, acked, resent, samplesAcked, rejected, retries atomic.Uint64
+	droppedAcks                                           atomic.Uint64
+}
+
+// New returns an Uplink forwarding from store.
+func New(opt Options, store Store) *Uplink {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.ClientID == "" {
+		opt.ClientID = "polis-edge-" + opt.Office
+	}
+	return &Uplink{
+		opt: opt, store: store, log: opt.Logger.With("component", "uplink"),
+		acks: make(chan wire.Ack, 1024), lost: make(chan error, 1),
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (u *Uplink) Stats() Stats {
+	u.mu.Lock()
+	s := u.stats
+	u.mu.Unlock()
+	s.BatchesSent, s.BatchesAcked, s.BatchesResent = u.sent.Load(), u.acked.Load(), u.resent.Load()
+	s.SamplesAcked, s.FleetRejected, s.FleetRetries = u.samplesAcked.Load(), u.rejected.Load(), u.retries.Load()
+	return s
+}
+
+// Run connects, forwards and reconnects until ctx is done.
+func (u *Uplink) Run(ctx context.Context) error {
+	for attempt := 0; ctx.Err() == nil; {
+		client, err := u.connect(ctx)
+		if err != nil {
+			u.setError(err)
+			attempt++
+			delay := backoff(attempt, u.opt.ReconnectMin, u.opt.ReconnectMax)
+			u.log.Warn("uplink connect failed", "err", err, "retry_in", delay.Round(time.Millisecond))
+			sleep(ctx, delay)
+			continue
+		}
+		attempt = 0
+		err = u.session(ctx, client)
+		u.setConnected(false)
+		if ctx.Err() != nil {
+			u.publishStatus(client, false)
+			client.Disconnect(500)
+			return nil
+		}
+		u.setError(err)
+		client.Disconnect(0)
+		// Jitter even the first retry: after a central outage 7,000 offices
+		// lose the connection in the same second and must not return in step.
+		attempt = 1
+		delay := backoff(attempt, u.opt.ReconnectMin, u.opt.ReconnectMax)
+		u.log.Warn("uplink lost", "err", err, "retry_in", delay.Round(time.Millisecond))
+		sleep(ctx, delay)
+	}
+	return nil
+}
+
+// backoff doubles from min up to max, then picks a point in its upper half:
+// "equal jitter" keeps some spacing while spreading a fleet's reconnects.
+func backoff(attempt int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
+	will, _ := json.Marshal(wire.Status{Office: u.opt.Office, Online: false})
+	o := paho.NewClientOptions().AddBroker(u.opt.URL).SetClientID(u.opt.ClientID).
+		SetUsername(u.opt.Username).SetPassword(u.opt.Password).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30*time.Second).
+		SetConnectTimeout(10*time.Second).SetWriteTimeout(30*time.Second).
+		SetBinaryWill(wire.Topic(u.opt.Office, wire.KindStatus), will, 1, true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case u.lost <- err:
+			default:
+			}
+		})
+	if u.opt.TLS != nil {
+		o.SetTLSConfig(u.opt.TLS)
+	}
+	// Drain a stale loss signal from the previous connection.
+	select {
+	case <-u.lost:
+	default:
+	}
+	c := paho.NewClient(o)
+	if err := wait(ctx, c.Connect()); err != nil {
+		return nil, fmt.Errorf("connect %s: %w", u.opt.URL, err)
+	}
+	ackTopic := wire.Topic(u.opt.Office, wire.KindAck)
+	if err := wait(ctx, c.Subscribe(ackTopic, 1, u.onAck)); err != nil {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("subscribe %s: %w", ackTopic, err)
+	}
+	u.setConnected(true)
+	u.log.Info("uplink connected", "url", u.opt.URL)
+	u.publishStatus(c, true)
+	return c, nil
+}
+
+func wait(ctx context.Context, t paho.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// onAck runs on paho's goroutine: hand over without blocking it. A dropped ack
+// only costs a resend, which the fleet's idempotent writes absorb.
+func (u *Uplink) onAck(_ paho.Client, m paho.Message) {
+	a, err := wire.DecodeAck(m.Payload())
+	if err != nil {
+		u.log.Warn("ignoring malformed ack", "err", err)
+		return
+	}
+	select {
+	case u.acks <- a:
+	default:
+		u.droppedAcks.Add(1)
+	}
+}
+
+func (u *Uplink) publishStatus(c paho.Client, online bool) {
+	st := wire.Status{Office: u.opt.Office}
+	if u.opt.Status != nil {
+		st = u.opt.Status()
+	}
+	st.Online, st.Time = online, time.Now().UTC()
+	payload, _ := json.Marshal(st)
+	t := c.Publish(wire.Topic(u.opt.Office, wire.KindStatus), 1, true, payload)
+	t.WaitTimeout(5 * time.Second)
+}
+
+func (u *Uplink) setConnected(on bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.stats.Connected = on
+	if on {
+		u.stats.ConnectedSince = time.Now()
+		u.stats.Connects++
+		u.stats.LastError = ""
+	} else {
+		u.stats.ConnectedSince = time.Time{}
+		u.stats.InFlight = 0
+	}
+}
+
+func (u *Uplink) setError(err error) {
+	if err == nil {
+		return
+	}
+	u.mu.Lock()
+	u.stats.LastError = err.Error()
+	u.stats.ConnectErrors++
+	u.mu.Unlock()
+}
