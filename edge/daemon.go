@@ -267,4 +267,3 @@ func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error
 	}
 	return s.buf.Append(ctx, samples...)
 }
-

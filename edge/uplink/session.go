@@ -163,4 +163,3 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 		u.log.Error("fleet rejected a whole batch", "seq", a.Seq, "last", a.Last, "error", a.Error)
 	}
 }
-

@@ -70,7 +70,7 @@ type Uplink struct {
 	stats Stats
 
 	sent, acked, resent, samplesAcked, rejected, retries atomic.Uint64
-	droppedAcks                                           atomic.Uint64
+	droppedAcks                                          atomic.Uint64
 }
 
 // New returns an Uplink forwarding from store.

@@ -248,4 +248,3 @@ func TestBackoffHasJitterAndBounds(t *testing.T) {
 		t.Fatalf("first back-off %s exceeds reconnect_min", d)
 	}
 }
-
