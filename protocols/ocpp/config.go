@@ -1,0 +1,203 @@
+package ocpp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is the `ocpp:` section of the edge configuration.
+type Config struct {
+	Listen              string          `yaml:"listen"`
+	Path                string          `yaml:"path"`
+	SecurityProfile     int             `yaml:"security_profile"`
+	TLS                 TLSConfig       `yaml:"tls"`
+	AllowUnknown        bool            `yaml:"allow_unknown_chargers"`
+	UnknownChargerBoot  string          `yaml:"unknown_charger_boot"`
+	HeartbeatInterval   time.Duration   `yaml:"heartbeat_interval"`
+	MeterSampleInterval time.Duration   `yaml:"meter_sample_interval"`
+	CommandTimeout      time.Duration   `yaml:"command_timeout"`
+	PingInterval        time.Duration   `yaml:"ping_interval"`
+	MaxMessageBytes     int64           `yaml:"max_message_bytes"`
+	RateLimit           RateLimitConfig `yaml:"rate_limit"`
+	Chargers            []ChargerConfig `yaml:"chargers"`
+	Auth                AuthConfig      `yaml:"auth"`
+}
+
+// TLSConfig holds PEM file paths for security profiles 2 and 3.
+type TLSConfig struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// RateLimitConfig bounds how many frames per second one charger may send.
+// Excess frames are not dropped: reading pauses, so TCP pushes back on the
+// flooding charger while everyone else keeps their share of the CPU.
+type RateLimitConfig struct {
+	MessagesPerSecond float64 `yaml:"messages_per_second"`
+	Burst             int     `yaml:"burst"`
+}
+
+// ChargerConfig is one known charge point.
+type ChargerConfig struct {
+	ID         string `yaml:"id"`
+	Password   string `yaml:"password"`
+	Connectors int    `yaml:"connectors"`
+}
+
+// AuthConfig is the local idTag list and the policy for unknown tags.
+type AuthConfig struct {
+	UnknownTags string      `yaml:"unknown_tags"`
+	Tags        []TagConfig `yaml:"tags"`
+}
+
+// TagConfig is one RFID tag (idTag / idToken).
+type TagConfig struct {
+	ID        string `yaml:"id"`
+	Group     string `yaml:"group"`
+	Departure string `yaml:"departure"` // HH:MM, fleet vans only
+}
+
+// Tag groups the rules know about.
+const (
+	GroupFleet  = "fleet"
+	GroupPublic = "public"
+)
+
+// Unknown-tag policies.
+const (
+	UnknownReject       = "reject"
+	UnknownAccept       = "accept"
+	UnknownAcceptPublic = "accept_public"
+)
+
+// Defaults fills unset keys.
+func (c *Config) Defaults() {
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:8887"
+	}
+	if c.Path == "" {
+		c.Path = "/ocpp"
+	}
+	if c.UnknownChargerBoot == "" {
+		c.UnknownChargerBoot = "pending"
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 300 * time.Second
+	}
+	if c.MeterSampleInterval == 0 {
+		c.MeterSampleInterval = 10 * time.Second
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = 10 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 64 << 10
+	}
+	if c.RateLimit.MessagesPerSecond == 0 {
+		c.RateLimit.MessagesPerSecond = 20
+	}
+	if c.RateLimit.Burst == 0 {
+		c.RateLimit.Burst = 100
+	}
+	if c.Auth.UnknownTags == "" {
+		c.Auth.UnknownTags = UnknownReject
+	}
+	for i := range c.Chargers {
+		if c.Chargers[i].Connectors == 0 {
+			c.Chargers[i].Connectors = 1
+		}
+	}
+}
+
+// Validate checks the config and names the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("ocpp.%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be host:port: %v", err)
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		bad("path", "must start with /")
+	}
+	if c.SecurityProfile < 0 || c.SecurityProfile > 3 {
+		bad("security_profile", "must be 0, 1, 2 or 3")
+	}
+	if c.SecurityProfile >= 2 && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		bad("tls", "cert and key are required for security_profile %d", c.SecurityProfile)
+	}
+	if c.SecurityProfile == 3 && c.TLS.ClientCA == "" {
+		bad("tls.client_ca", "required for security_profile 3 (mutual TLS)")
+	}
+	switch c.UnknownChargerBoot {
+	case "pending", "rejected", "accepted":
+	default:
+		bad("unknown_charger_boot", "must be pending, rejected or accepted")
+	}
+	if c.HeartbeatInterval < time.Second {
+		bad("heartbeat_interval", "must be at least 1s")
+	}
+	if c.MeterSampleInterval < time.Second {
+		bad("meter_sample_interval", "must be at least 1s")
+	}
+	if c.MaxMessageBytes < 1024 {
+		bad("max_message_bytes", "must be at least 1024")
+	}
+	if c.RateLimit.MessagesPerSecond < 0 || c.RateLimit.Burst < 1 {
+		bad("rate_limit", "messages_per_second must be >= 0 and burst >= 1")
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Chargers {
+		key := fmt.Sprintf("chargers[%d]", i)
+		if !validChargerID(ch.ID) {
+			bad(key+".id", "must be 1-48 characters without '/'")
+		}
+		if seen[ch.ID] {
+			bad(key+".id", "duplicate %q", ch.ID)
+		}
+		seen[ch.ID] = true
+		if (c.SecurityProfile == 1 || c.SecurityProfile == 2) && len(ch.Password) < 16 {
+			bad(key+".password", "at least 16 characters required by security_profile %d (OCPP 1.6 security whitepaper)", c.SecurityProfile)
+		}
+		if ch.Connectors < 1 || ch.Connectors > 16 {
+			bad(key+".connectors", "must be 1-16")
+		}
+	}
+	switch c.Auth.UnknownTags {
+	case UnknownReject, UnknownAccept, UnknownAcceptPublic:
+	default:
+		bad("auth.unknown_tags", "must be reject, accept or accept_public")
+	}
+	tags := map[string]bool{}
+	for i, t := range c.Auth.Tags {
+		key := fmt.Sprintf("auth.tags[%d]", i)
+		if t.ID == "" || len(t.ID) > 20 {
+			bad(key+".id", "must be 1-20 characters (OCPP idTag)")
+		}
+		if tags[strings.ToUpper(t.ID)] {
+			bad(key+".id", "duplicate %q", t.ID)
+		}
+		tags[strings.ToUpper(t.ID)] = true
+		if t.Group == "" {
+			bad(key+".group", "required (fleet, public, ...)")
+		}
+		if t.Departure != "" {
+			if _, err := time.Parse("15:04", t.Departure); err != nil {
+				bad(key+".departure", "must be HH:MM")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validChargerID(id string) bool {
+	return id != "" && len(id) <= 48 && !strings.ContainsAny(id, "/?# ")
+}
