@@ -1,0 +1,247 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// embedded is the office broker. Device messages are handled inside the
+// publishing client's own goroutine (mochi's OnPublish hook) before the
+// PUBACK is written, so a QoS 1 message is acknowledged only once the
+// buffer holds it, and a slow or flooding device delays nobody else.
+type embedded struct {
+	s      *Service
+	srv    *mochi.Server
+	acl    *acl
+	tcp    *listeners.TCP
+	closed atomic.Bool
+}
+
+func newEmbedded(s *Service) (*embedded, error) {
+	caps := mochi.NewDefaultServerCapabilities()
+	// Hard cap well above max_payload: payloads in between are refused and
+	// counted per device by the hook; only absurd packets cost the connection.
+	caps.MaximumPacketSize = uint32(4*s.cfg.Limits.MaxPayload + 4096)
+	caps.MaximumClientWritesPending = 1024
+	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps,
+		Logger: s.log.With("part", "broker"), SysTopicResendInterval: 60})
+	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg)}
+	h := &hook{e: e}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("broker hook: %w", err)
+	}
+	return e, nil
+}
+
+func (e *embedded) start(context.Context) error {
+	cfg := e.s.cfg
+	e.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
+	if err := e.srv.AddListener(e.tcp); err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("mqtt.tls: %w", err)
+		}
+		l := listeners.NewTCP(listeners.Config{ID: "tls", Address: cfg.TLS.Listen,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+		if err := e.srv.AddListener(l); err != nil {
+			return fmt.Errorf("listen tls %s: %w", cfg.TLS.Listen, err)
+		}
+	}
+	if cfg.WebSocket != nil {
+		l := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: cfg.WebSocket.Listen})
+		if err := e.srv.AddListener(l); err != nil {
+			return fmt.Errorf("listen websocket %s: %w", cfg.WebSocket.Listen, err)
+		}
+	}
+	return e.srv.Serve()
+}
+
+func (e *embedded) publish(_ context.Context, topic string, payload []byte) error {
+	return e.srv.Publish(topic, payload, false, 1)
+}
+
+func (e *embedded) addr() net.Addr {
+	if e.tcp == nil {
+		return nil
+	}
+	a, err := net.ResolveTCPAddr("tcp", e.tcp.Address())
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+func (e *embedded) stop() {
+	if e.closed.CompareAndSwap(false, true) {
+		_ = e.srv.Close()
+	}
+}
+
+// conn is what the broker knows about one authenticated connection.
+type conn struct {
+	username string
+	bucket   tokenBucket
+}
+
+type hook struct {
+	mochi.HookBase
+	e     *embedded
+	conns sync.Map // *mochi.Client → *conn
+}
+
+func (h *hook) ID() string { return "polis-mqtt" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnDisconnect,
+		mochi.OnPublish, mochi.OnWillSent}, []byte{b})
+}
+
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	user := string(cl.Properties.Username)
+	s := h.e.s
+	if atomic.LoadInt64(&h.e.srv.Info.ClientsConnected) >= int64(s.cfg.Limits.MaxClients) {
+		h.refuseUser(user, "max_clients")
+		return false
+	}
+	want, ok := h.e.acl.passwords[user]
+	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
+		h.refuseUser(user, "auth_failed")
+		s.log.Warn("mqtt login refused", "username", user, "remote", cl.Net.Remote)
+		return false
+	}
+	lim := s.cfg.Limits
+	h.conns.Store(cl, &conn{username: user, bucket: newTokenBucket(lim.MaxPublishRate, lim.PublishBurst)})
+	return true
+}
+
+// refuseUser counts a refusal on the devices of that username, or as an
+// anonymous refusal if no device has it.
+func (h *hook) refuseUser(user, reason string) {
+	s := h.e.s
+	devs := s.byUser[user]
+	if len(devs) == 0 {
+		s.stats.reject("", reason)
+		return
+	}
+	for _, d := range devs {
+		d.reject(reason, "from "+user)
+		s.stats.reject(d.cfg.ID, reason)
+	}
+}
+
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	c, ok := h.conns.Load(cl)
+	if !ok {
+		return false
+	}
+	user := c.(*conn).username
+	if h.e.acl.allowed(user, topic, write) {
+		return true
+	}
+	h.refuseUser(user, "acl_denied")
+	return false
+}
+
+func (h *hook) OnDisconnect(cl *mochi.Client, err error, _ bool) {
+	c, ok := h.conns.LoadAndDelete(cl)
+	if ok && err != nil && !errors.Is(err, packets.CodeDisconnect) {
+		h.e.s.clientDropped(c.(*conn).username)
+	}
+}
+
+// OnPublish enforces limits, then hands the message to the service.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	v, ok := h.conns.Load(cl)
+	if !ok {
+		return pk, packets.ErrRejectPacket
+	}
+	c := v.(*conn)
+	lim := h.e.s.cfg.Limits
+	switch {
+	case len(pk.Payload) > int(lim.MaxPayload):
+		h.refuseUser(c.username, "oversized")
+		return pk, refusal(cl, packets.ErrPacketTooLarge)
+	case !c.bucket.take(time.Now()):
+		h.refuseUser(c.username, "rate_limited")
+		return pk, refusal(cl, packets.ErrQuotaExceeded)
+	}
+	if err := h.e.s.handle(context.Background(), pk.TopicName, pk.Payload); err != nil {
+		// Not durable: no PUBACK, so the device keeps the message and resends it.
+		h.e.s.log.Warn("message not buffered; not acknowledged", "topic", pk.TopicName, "err", err)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// refusal tells an MQTT 5 client why (PUBACK reason code). MQTT 3.1.1 has
+// no negative PUBACK, so the message is acknowledged and dropped; resending
+// a flood or an oversized payload would not help.
+func refusal(cl *mochi.Client, code packets.Code) error {
+	if cl.Properties.ProtocolVersion == 5 {
+		return code
+	}
+	return packets.CodeSuccessIgnore
+}
+
+// OnWillSent handles a last will like a message from that client: for
+// devices following the availability conventions it marks them offline.
+func (h *hook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
+	v, ok := h.conns.Load(cl)
+	user := string(cl.Properties.Username)
+	if ok {
+		user = v.(*conn).username
+	}
+	if !h.e.acl.allowed(user, pk.TopicName, true) {
+		return
+	}
+	if err := h.e.s.handle(context.Background(), pk.TopicName, pk.Payload); err != nil {
+		h.e.s.log.Warn("last will not buffered", "topic", pk.TopicName, "err", err)
+	}
+}
+
+// tokenBucket limits one client's publish rate; it is used only from that
+// client's read goroutine.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+	mu                  sync.Mutex
+}
+
+func newTokenBucket(rate float64, burst int) tokenBucket {
+	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+var _ = slog.Default

@@ -1,0 +1,100 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// external subscribes to the site's broker. The session is persistent
+// (clean session off, fixed client id), subscriptions are QoS 1, and a
+// message is acknowledged only after the buffer took it, so the broker keeps
+// whatever the edge has not made durable.
+type external struct {
+	s      *Service
+	client paho.Client
+}
+
+func newExternal(s *Service) *external { return &external{s: s} }
+
+func (x *external) filters() map[string]byte {
+	f := map[string]byte{}
+	for _, d := range x.s.cfg.Devices {
+		f[d.Topic+"/#"] = 1 // "/#" also matches the base topic itself
+	}
+	return f
+}
+
+func (x *external) start(ctx context.Context) error {
+	cfg := x.s.cfg.External
+	id := cfg.ClientID
+	if id == "" {
+		id = "polis-edge-mqtt"
+	}
+	opts := paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(id).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetCleanSession(false).SetOrderMatters(true).SetAutoAckDisabled(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).SetKeepAlive(30 * time.Second)
+	opts.SetDefaultPublishHandler(x.onMessage)
+	opts.SetOnConnectHandler(func(c paho.Client) {
+		tok := c.SubscribeMultiple(x.filters(), x.onMessage)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			x.s.log.Error("subscribe on site broker failed", "err", tok.Error())
+			return
+		}
+		x.s.log.Info("subscribed on site broker", "url", cfg.URL, "filters", len(x.filters()))
+	})
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		x.s.log.Warn("site broker connection lost", "err", err)
+	})
+	x.client = paho.NewClient(opts)
+	tok := x.client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("connect %s: %w", cfg.URL, err)
+		}
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// onMessage runs in paho's router goroutine (order matters), one message at
+// a time; unacknowledged messages come back after a reconnect.
+func (x *external) onMessage(_ paho.Client, m paho.Message) {
+	if len(m.Payload()) > int(x.s.cfg.Limits.MaxPayload) {
+		if d, _ := x.s.route(m.Topic()); d != nil {
+			d.reject("oversized", fmt.Sprintf("%d bytes", len(m.Payload())))
+			x.s.stats.reject(d.cfg.ID, "oversized")
+		}
+		m.Ack()
+		return
+	}
+	if err := x.s.handle(context.Background(), m.Topic(), m.Payload()); err != nil {
+		x.s.log.Warn("message not buffered; not acknowledged", "topic", m.Topic(), "err", err)
+		return
+	}
+	m.Ack()
+}
+
+func (x *external) publish(ctx context.Context, topic string, payload []byte) error {
+	tok := x.client.Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (x *external) addr() net.Addr { return nil }
+
+func (x *external) stop() {
+	if x.client != nil {
+		x.client.Disconnect(250)
+	}
+}

@@ -1,0 +1,233 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/polis-edge/polis/protocols/health"
+	"github.com/polis-edge/polis/protocols/mqtt/locker"
+	"github.com/polis-edge/polis/protocols/sample"
+)
+
+// Sink is the edge's durable buffer: Append returns once samples are
+// committed.
+type Sink interface {
+	Append(ctx context.Context, samples ...sample.Sample) error
+}
+
+// Service is the MQTT side of the office: broker or client, sensors,
+// lockers, availability.
+type Service struct {
+	cfg     Config
+	sink    Sink
+	log     *slog.Logger
+	start   time.Time
+	devices []*device
+	byTopic map[string]*device   // base topic → device
+	byUser  map[string][]*device // broker username → its devices
+	cmd     *locker.Commander
+
+	transport transport // embedded broker or external client
+	stats     *stats
+
+	pendingMu sync.Mutex
+	pending   []sample.Sample // service-made events the sink refused, retried by the ticker
+}
+
+// transport is how the service meets the devices.
+type transport interface {
+	start(ctx context.Context) error
+	publish(ctx context.Context, topic string, payload []byte) error
+	addr() net.Addr
+	stop()
+}
+
+// New validates cfg (after defaults) and prepares the service; nothing
+// listens until Run.
+func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || sink == nil {
+		return nil, errors.New("mqtt: store and sink are required")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, sink: sink, log: logger.With("component", "mqtt"), start: time.Now(),
+		byTopic: map[string]*device{}, byUser: map[string][]*device{}, stats: newStats()}
+	for _, dc := range cfg.Devices {
+		d, err := newDevice(dc, s.start)
+		if err != nil {
+			return nil, err
+		}
+		s.devices = append(s.devices, d)
+		s.byTopic[dc.Topic] = d
+		s.byUser[dc.Username] = append(s.byUser[dc.Username], d)
+	}
+	cmd, err := locker.NewCommander(store, commandPublisher{s}, sink, s.authorize, cfg.CommandTimeout, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = cmd
+	if cfg.Mode == ModeEmbedded {
+		s.transport, err = newEmbedded(s)
+	} else {
+		s.transport = newExternal(s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run serves until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.transport.start(ctx); err != nil {
+		return fmt.Errorf("mqtt %s: %w", s.cfg.Mode, err)
+	}
+	defer s.transport.stop()
+	go s.cmd.Run(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			s.checkSilence(ctx, now)
+		}
+	}
+}
+
+// Addr is the bound TCP address of the embedded broker (nil before Run has
+// bound it, and in external mode).
+func (s *Service) Addr() net.Addr { return s.transport.addr() }
+
+// Devices reports every configured device.
+func (s *Service) Devices() []health.Device {
+	out := make([]health.Device, 0, len(s.devices))
+	for _, d := range s.devices {
+		out = append(out, d.health())
+	}
+	return out
+}
+
+// route finds the device owning topic: its base topic or a parent of it.
+func (s *Service) route(topic string) (*device, string) {
+	for t := topic; ; {
+		if d, ok := s.byTopic[t]; ok {
+			return d, strings.TrimPrefix(strings.TrimPrefix(topic, t), "/")
+		}
+		i := strings.LastIndexByte(t, '/')
+		if i < 0 {
+			return nil, ""
+		}
+		t = t[:i]
+	}
+}
+
+// handle processes one inbound message. It returns an error only when the
+// message could not be made durable, so the caller must not acknowledge it.
+func (s *Service) handle(ctx context.Context, topic string, payload []byte) error {
+	now := time.Now()
+	d, rel := s.route(topic)
+	if d == nil {
+		s.stats.reject("", "unknown_topic")
+		return nil
+	}
+	d.count("messages", 1)
+	if state, ok := availability(d.cfg, rel, payload); ok {
+		var evs []sample.Sample
+		if state {
+			evs = d.seen(now, true)
+		} else {
+			evs = d.gone(now, "announced offline")
+		}
+		return s.append(ctx, d, evs)
+	}
+	if d.cfg.Kind == KindLocker {
+		return s.handleLocker(ctx, d, rel, payload, now)
+	}
+	samples, rejects := d.mapping.Apply(topic, rel, payload, d.tags, now)
+	for _, r := range rejects {
+		d.reject(r.Reason, r.Detail)
+		s.stats.reject(d.cfg.ID, r.Reason)
+	}
+	out := append(samples, d.alarmEvents(samples, now)...)
+	out = append(out, d.seen(now, len(samples) > 0 || len(rejects) == 0)...)
+	if len(samples) > 0 {
+		d.count("samples", uint64(len(samples)))
+	}
+	return s.append(ctx, d, out)
+}
+
+func (s *Service) append(ctx context.Context, d *device, out []sample.Sample) error {
+	if len(out) == 0 {
+		return nil
+	}
+	if err := s.sink.Append(ctx, out...); err != nil {
+		d.count("sink_errors", 1)
+		s.stats.reject(d.cfg.ID, "sink_error")
+		return fmt.Errorf("buffer %s samples: %w", d.cfg.ID, err)
+	}
+	return nil
+}
+
+// availability recognises the availability conventions: Zigbee2MQTT
+// <dev>/availability ("online" or {"state":"online"}), Tasmota LWT
+// ("Online"/"Offline") and the locker protocol's availability topic.
+func availability(d Device, rel string, payload []byte) (online, ok bool) {
+	if rel != "availability" && rel != "LWT" {
+		return false, false
+	}
+	p := strings.ToLower(strings.TrimSpace(string(payload)))
+	switch {
+	case p == "online" || strings.Contains(p, `"online"`):
+		return true, true
+	case p == "offline" || strings.Contains(p, `"offline"`):
+		return false, true
+	}
+	return false, false
+}
+
+// checkSilence declares quiet devices offline and retries pending events.
+func (s *Service) checkSilence(ctx context.Context, now time.Time) {
+	var evs []sample.Sample
+	for _, d := range s.devices {
+		if quiet, why := d.silent(now, s.start); quiet {
+			evs = append(evs, d.gone(now, why)...)
+		}
+	}
+	s.pendingMu.Lock()
+	evs = append(s.pending, evs...)
+	s.pending = nil
+	s.pendingMu.Unlock()
+	if len(evs) == 0 {
+		return
+	}
+	if err := s.sink.Append(ctx, evs...); err != nil {
+		s.log.Warn("availability events not buffered, will retry", "n", len(evs), "err", err)
+		s.pendingMu.Lock()
+		s.pending = append(evs, s.pending...)
+		s.pendingMu.Unlock()
+	}
+}
+
+// deviceGone is called by the embedded broker when a client dropped
+// without a clean DISCONNECT and had no will: its devices are not declared
+// offline yet (silence will do that), but the drop is counted.
+func (s *Service) clientDropped(username string) {
+	for _, d := range s.byUser[username] {
+		d.count("connection_lost", 1)
+	}
+}
