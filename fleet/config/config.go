@@ -1,0 +1,169 @@
+// Package config is polis-fleet's YAML configuration: defaults, loading with
+// unknown keys rejected, and validation whose messages name the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole fleet configuration.
+type Config struct {
+	// Instance names this fleet process in logs and in its own telemetry.
+	Instance string  `yaml:"instance"`
+	Log      Log     `yaml:"log"`
+	HTTP     HTTP    `yaml:"http"`
+	Broker   Broker  `yaml:"broker"`
+	Influx   Influx  `yaml:"influx"`
+	Ingest   Ingest  `yaml:"ingest"`
+	Alarms   Alarms  `yaml:"alarms"`
+	// TelemetryInterval is how often the fleet writes its own polis_fleet point.
+	TelemetryInterval time.Duration `yaml:"telemetry_interval"`
+	Offices           []Office      `yaml:"offices"`
+	// OfficesFile is a YAML list of offices, kept apart so 7,000 offices do not
+	// bloat the main file. Relative paths are relative to the main file.
+	OfficesFile string `yaml:"offices_file"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Broker selects the embedded mochi broker (default) or an external one.
+type Broker struct {
+	Mode     string   `yaml:"mode"` // embedded, external
+	Embedded Embedded `yaml:"embedded"`
+	External External `yaml:"external"`
+}
+
+type Embedded struct {
+	TCP string `yaml:"tcp"` // "" disables the plain listener
+	TLS TLS    `yaml:"tls"`
+}
+
+type TLS struct {
+	Listen string `yaml:"listen"` // "" disables TLS
+	Cert   string `yaml:"cert"`
+	Key    string `yaml:"key"`
+}
+
+type External struct {
+	URL      string `yaml:"url"` // tcp://host:1883, ssl://host:8883
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	ClientID string `yaml:"client_id"`
+	CAFile   string `yaml:"ca_file"`
+	// ShareGroup is the $share group: fleet instances in one group split the telemetry.
+	ShareGroup string `yaml:"share_group"`
+}
+
+type Influx struct {
+	URL     string        `yaml:"url"`
+	Token   string        `yaml:"token"`  // 2.x token, or "user:pass" for 1.8
+	Org     string        `yaml:"org"`    // ignored by 1.8
+	Bucket  string        `yaml:"bucket"` // 2.x bucket, or "db/rp" for 1.8
+	Timeout time.Duration `yaml:"timeout"`
+	Gzip    bool          `yaml:"gzip"`
+}
+
+type Ingest struct {
+	Workers int `yaml:"workers"` // batches written concurrently
+	Queue   int `yaml:"queue"`   // batches waiting for a worker before the broker is back-pressured
+}
+
+type Alarms struct {
+	Keep int `yaml:"keep"` // open alarms remembered per office
+}
+
+// Office is one post office: its broker credentials and registry metadata.
+type Office struct {
+	ID             string `yaml:"id"`
+	Password       string `yaml:"password"`
+	PasswordSHA256 string `yaml:"password_sha256"`
+	Name           string `yaml:"name"`
+	Comune         string `yaml:"comune"`
+	ISTAT          string `yaml:"istat"`
+	Province       string `yaml:"province"`
+	Region         string `yaml:"region"`
+}
+
+// Default is the demo-friendly configuration used when no file is given.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "polis-fleet"
+	}
+	return Config{
+		Instance: host,
+		Log:      Log{Level: "info", Format: "text"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Broker: Broker{
+			Mode:     "embedded",
+			Embedded: Embedded{TCP: "127.0.0.1:1883"},
+			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
+		},
+		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
+		Ingest:            Ingest{Workers: 4, Queue: 64},
+		Alarms:            Alarms{Keep: 20},
+		TelemetryInterval: 10 * time.Second,
+	}
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML over the defaults, loads offices_file (relative to dir)
+// and validates.
+func Parse(data []byte, dir string) (Config, error) {
+	cfg := Default()
+	if err := decodeStrict(data, &cfg); err != nil {
+		return Config{}, err
+	}
+	if cfg.OfficesFile != "" {
+		p := cfg.OfficesFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		more, err := os.ReadFile(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("offices_file: %w", err)
+		}
+		var list []Office
+		if err := decodeStrict(more, &list); err != nil {
+			return Config{}, fmt.Errorf("offices_file %s: %w", p, err)
+		}
+		cfg.Offices = append(cfg.Offices, list...)
+	}
+	return cfg, cfg.Validate()
+}
+
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("yaml: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+// Package fleet is polis-fleet, the central service: it takes telemetry
+// batches from every office over MQTT, writes them to InfluxDB, answers each
+// batch with an ack, tracks office health and alarms and serves the HTTP API
+// and dashboard. New binds every socket so tests and the demo can run it
+// in-process on ":0" and read the bound addresses before Run.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/polis-edge/polis/fleet/broker"
+	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/httpapi"
+	"github.com/polis-edge/polis/fleet/influx"
+	"github.com/polis-edge/polis/fleet/ingest"
+	"github.com/polis-edge/polis/fleet/registry"
+)
+
+// Version is set at build time (-ldflags "-X github.com/polis-edge/polis/fleet.Version=...").
+var Version = "dev"
+
+// Addrs are the addresses the fleet actually listens on ("" when disabled).
+type Addrs struct {
+	HTTP    string
+	MQTT    string // embedded broker, plain TCP
+	MQTTTLS string // embedded broker, TLS
+}
+
+// Fleet is one polis-fleet instance.
+type Fleet struct {
+	cfg      config.Config
+	log      *slog.Logger
+	started  time.Time
+	bus      broker.Bus
+	embedded *broker.Embedded // nil in external mode
+	external *broker.External
+	influx   *influx.Writer
+	ingest   *ingest.Ingester
+	reg      *registry.Registry
+	metrics  *metrics
+	httpLn   net.Listener
+	httpSrv  *http.Server
+
+	queue    chan job
+	stopping chan struct{}
+	influxUp influxState
+
+	mu  sync.Mutex // guards cfg.Offices on reload
+	ran bool
+}
+
+type job struct {
+	office  string
+	payload []byte
+}
+
+// New validates cfg, binds the HTTP and (embedded) MQTT listeners and wires
+// the parts. Nothing is served until Run.
+func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f := &Fleet{
+		cfg:      cfg,
+		log:      log,
+		reg:      registry.New(cfg.Offices, cfg.Alarms.Keep),
+		metrics:  newMetrics(),
+		influx:   influx.New(cfg.Influx, cfg.Ingest.Workers),
+		queue:    make(chan job, cfg.Ingest.Queue),
+		stopping: make(chan struct{}),
+	}
+	f.ingest = ingest.New(f.influx, f.reg.Tags)
+	var err error
+	if cfg.Broker.Mode == "embedded" {
+		f.embedded, err = broker.NewEmbedded(cfg.Broker.Embedded, cfg.Offices, log)
+		f.bus = f.embedded
+	} else {
+		f.external, err = broker.NewExternal(cfg.Broker.External, log)
+		f.bus = f.external
+	}
+	if err != nil {
+		f.influx.Close()
+		return nil, err
+	}
+	f.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		f.bus.Close()
+		f.influx.Close()
+		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	f.httpSrv = &http.Server{Handler: httpapi.New(f, log), ReadHeaderTimeout: 10 * time.Second}
+	return f, nil
+}
+
+// Addrs returns the bound addresses.
+func (f *Fleet) Addrs() Addrs {
+	a := Addrs{HTTP: f.httpLn.Addr().String()}
+	if f.embedded != nil {
+		a.MQTT, a.MQTTTLS = f.embedded.TCPAddr(), f.embedded.TLSAddr()
+	}
+	return a
+}
+
+// Run serves until ctx is done, then shuts down: it stops taking batches,
+// finishes those in flight (unacked ones are resent by the offices), closes
+// the broker and the HTTP server.
+func (f *Fleet) Run(ctx context.Context) error {
+	f.mu.Lock()
+	if f.ran {
+		f.mu.Unlock()
+		return errors.New("fleet: Run called twice")
+	}
+	f.ran = true
+	f.mu.Unlock()
+	f.started = time.Now()
+
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- f.httpSrv.Serve(f.httpLn) }()
+
+	var workers sync.WaitGroup
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	for range f.cfg.Ingest.Workers {
+		workers.Add(1)
+		go func() { defer workers.Done(); f.worker(workCtx) }()
+	}
+	if err := f.startBus(); err != nil {
+		close(f.stopping)
+		workers.Wait()
+		f.shutdownHTTP()
+		f.influx.Close()
+		return err
+	}
+	telemetryDone := make(chan struct{})
+	go func() { defer close(telemetryDone); f.telemetry(ctx) }()
+	f.log.Info("polis-fleet running", "version", Version, "http", f.Addrs().HTTP, "mqtt", f.Addrs().MQTT,
+		"mqtt_tls", f.Addrs().MQTTTLS, "broker", f.cfg.Broker.Mode, "influx", f.cfg.Influx.URL, "offices", len(f.cfg.Offices))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	f.log.Info("polis-fleet stopping")
+	close(f.stopping)
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(f.cfg.Influx.Timeout + 5*time.Second):
+		cancelWork()
+		<-drained
+	}
+	<-telemetryDone
+	f.bus.Close()
+	f.shutdownHTTP()
+	f.influx.Close()
+	f.log.Info("polis-fleet stopped")
+	return err
+}
+
+func (f *Fleet) shutdownHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f.httpSrv.Shutdown(ctx)
+}
+
+// Reload applies a new configuration. The office list (credentials and
+// registry metadata) is applied live; other changes are logged as needing a
+// restart.
+func (f *Fleet) Reload(cfg config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	f.mu.Lock()
+	old := f.cfg
+	f.cfg.Offices = cfg.Offices
+	f.mu.Unlock()
+	f.reg.SetOffices(cfg.Offices)
+	if f.embedded != nil {
+		f.embedded.SetOffices(cfg.Offices)
+	}
+	for _, k := range restartKeys(old, cfg) {
+		f.log.Warn("config change needs a restart to take effect", "key", k)
+	}
+	f.log.Info("config reloaded", "offices", len(cfg.Offices))
+	return nil
+}
+
+func restartKeys(a, b config.Config) []string {
+	var keys []string
+	diff := func(key string, same bool) {
+		if !same {
+			keys = append(keys, key)
+		}
+	}
+	diff("instance", a.Instance == b.Instance)
+	diff("log", a.Log == b.Log)
+	diff("http", a.HTTP == b.HTTP)
+	diff("broker", a.Broker == b.Broker)
+	diff("influx", a.Influx == b.Influx)
+	diff("ingest", a.Ingest == b.Ingest)
+	diff("alarms", a.Alarms == b.Alarms)
+	diff("telemetry_interval", a.TelemetryInterval == b.TelemetryInterval)
+	return keys
+}

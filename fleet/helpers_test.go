@@ -1,0 +1,214 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
+	"github.com/polis-edge/polis/protocols/uplink"
+)
+
+const deadline = 30 * time.Second
+
+var testOffices = []config.Office{
+	{ID: "10001", Password: "secret-a", Name: "Ufficio Postale Rocca", Comune: "Rocca di Papa", ISTAT: "058091", Province: "RM", Region: "Lazio"},
+	{ID: "20002", Password: "secret-b", Name: "Ufficio Postale Bardi", Comune: "Bardi", ISTAT: "034003", Province: "PR", Region: "Emilia-Romagna"},
+}
+
+// logBuf keeps the fleet's log and shows it only if the test fails, so a
+// goroutine logging after the test ended cannot panic the test binary.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	lb := &logBuf{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			lb.mu.Lock()
+			t.Logf("fleet log:\n%s", lb.b.String())
+			lb.mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func testConfig(in *testserver.InfluxDB) config.Config {
+	cfg := config.Default()
+	cfg.Instance = "test"
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Broker.Embedded.TCP = "127.0.0.1:0"
+	cfg.Influx.URL, cfg.Influx.Token, cfg.Influx.Bucket = in.URL, in.Token, in.Bucket
+	cfg.Influx.Timeout = 5 * time.Second
+	cfg.Offices = append([]config.Office(nil), testOffices...)
+	return cfg
+}
+
+// startFleet runs a fleet until the test ends.
+func startFleet(t testing.TB, cfg config.Config) *Fleet {
+	t.Helper()
+	f, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("fleet Run: %v", err)
+		}
+	})
+	return f
+}
+
+// office is a paho client acting as one office's edge uplink.
+type office struct {
+	id   string
+	c    paho.Client
+	acks chan uplink.Ack
+	conn net.Conn // the raw connection, to simulate a dead link
+}
+
+func connectOffice(t testing.TB, addr, id, password string, will bool) (*office, error) {
+	o := &office{id: id, acks: make(chan uplink.Ack, 1000)}
+	var mu sync.Mutex
+	opts := paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("edge-"+id).
+		SetUsername(id).SetPassword(password).SetAutoReconnect(false).SetConnectTimeout(10*time.Second).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			c, err := net.Dial("tcp", u.Host)
+			mu.Lock()
+			o.conn = c
+			mu.Unlock()
+			return c, err
+		})
+	if will {
+		off, _ := jsonStatus(id, false)
+		opts.SetBinaryWill(uplink.Topic(id, uplink.KindStatus), off, 1, true)
+	}
+	o.c = paho.NewClient(opts)
+	tok := o.c.Connect()
+	if !tok.WaitTimeout(deadline) {
+		return nil, fmt.Errorf("connect %s: timeout", id)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { o.c.Disconnect(100) })
+	return o, nil
+}
+
+func mustOffice(t testing.TB, addr, id, password string) *office {
+	t.Helper()
+	o, err := connectOffice(t, addr, id, password, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.subscribeAcks(id); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// subscribeAcks subscribes to an office's ack topic; the error reports a refused subscription.
+func (o *office) subscribeAcks(of string) error {
+	tok := o.c.Subscribe(uplink.Topic(of, uplink.KindAck), 1, func(_ paho.Client, m paho.Message) {
+		if a, err := uplink.DecodeAck(m.Payload()); err == nil {
+			o.acks <- a
+		}
+	})
+	if !tok.WaitTimeout(deadline) {
+		return fmt.Errorf("subscribe: timeout")
+	}
+	if err := tok.Error(); err != nil {
+		return err
+	}
+	for _, code := range tok.(*paho.SubscribeToken).Result() {
+		if code >= 0x80 {
+			return fmt.Errorf("subscribe %s refused (0x%x)", of, code)
+		}
+	}
+	return nil
+}
+
+func (o *office) publish(t testing.TB, topic string, payload []byte) {
+	t.Helper()
+	tok := o.c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(deadline) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+func (o *office) sendBatch(t testing.TB, b uplink.Batch) {
+	t.Helper()
+	payload, err := uplink.EncodeBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.publish(t, uplink.Topic(o.id, uplink.KindTelemetry), payload)
+}
+
+func (o *office) waitAck(t testing.TB, seq uint64) uplink.Ack {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case a := <-o.acks:
+			if a.Seq == seq {
+				return a
+			}
+		case <-timeout:
+			t.Fatalf("office %s: no ack for seq %d", o.id, seq)
+		}
+	}
+}
+
+var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// batch builds n pv samples for office starting at seq; timestamps follow seq,
+// so the same seq always names the same points.
+func batch(t testing.TB, office string, seq uint64, n int) uplink.Batch {
+	t.Helper()
+	var lines []byte
+	for i := range n {
+		s := sample.Sample{
+			Measurement: "pv",
+			Tags:        map[string]string{sample.TagDevice: "inv1"},
+			Fields:      map[string]any{"W": float64(1000 + i), "St": int64(4)},
+			Time:        t0.Add(time.Duration(seq+uint64(i)) * time.Second),
+		}
+		var err error
+		if lines, err = s.AppendLine(lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return uplink.Batch{Office: office, Seq: seq, Last: seq + uint64(n) - 1, Count: n, Lines: lines}
+}
+
+func countRows(t testing.TB, in *testserver.InfluxDB, measurement, where string) int {
+	t.Helper()
+	n, err := in.Count(measurement, where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

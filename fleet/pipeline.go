@@ -1,0 +1,117 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/polis-edge/polis/fleet/ingest"
+	"github.com/polis-edge/polis/protocols/uplink"
+)
+
+func (f *Fleet) startBus() error {
+	if f.embedded != nil {
+		if err := f.embedded.Serve(); err != nil {
+			return err
+		}
+	} else {
+		f.external.Connect()
+	}
+	// Telemetry is shared between fleet instances; every instance wants every
+	// status, to show the whole fleet's health.
+	if err := f.bus.SubscribeShared(uplink.Wildcard(uplink.KindTelemetry), f.onTelemetry); err != nil {
+		return fmt.Errorf("subscribe telemetry: %w", err)
+	}
+	if err := f.bus.Subscribe(uplink.Wildcard(uplink.KindStatus), f.onStatus); err != nil {
+		return fmt.Errorf("subscribe status: %w", err)
+	}
+	return nil
+}
+
+// onTelemetry runs on the broker's delivery goroutine: it only queues. A full
+// queue blocks the sending connection, which is the back-pressure we want.
+func (f *Fleet) onTelemetry(topic string, payload []byte) {
+	office, kind, ok := uplink.SplitTopic(topic)
+	if !ok || kind != uplink.KindTelemetry || uplink.ValidOffice(office) != nil {
+		f.metrics.dropped.Add(1)
+		return
+	}
+	select {
+	case f.queue <- job{office: office, payload: payload}:
+	case <-f.stopping:
+		// Not acked: the office resends it to whichever fleet is up.
+	}
+}
+
+func (f *Fleet) onStatus(topic string, payload []byte) {
+	office, kind, ok := uplink.SplitTopic(topic)
+	if !ok || kind != uplink.KindStatus || uplink.ValidOffice(office) != nil || len(payload) == 0 {
+		return
+	}
+	var st uplink.Status
+	if err := json.Unmarshal(payload, &st); err != nil {
+		f.log.Warn("bad status message", "office", office, "err", err)
+		return
+	}
+	if st.Office != "" && st.Office != office {
+		f.log.Warn("status names another office", "topic_office", office, "status_office", st.Office)
+		return
+	}
+	f.reg.RecordStatus(office, st, time.Now())
+}
+
+func (f *Fleet) worker(ctx context.Context) {
+	for {
+		select {
+		case j := <-f.queue:
+			f.process(ctx, j)
+		case <-f.stopping:
+			for { // finish what is queued, then stop
+				select {
+				case j := <-f.queue:
+					f.process(ctx, j)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (f *Fleet) process(ctx context.Context, j job) {
+	res := f.ingest.Handle(ctx, j.office, j.payload)
+	f.metrics.record(res)
+	f.reg.RecordBatch(res, time.Now())
+	f.influxUp.observe(f, res)
+	if res.Ack.Status == uplink.AckRejected || res.Ack.Rejected > 0 {
+		f.log.Warn("batch rejected in part or whole", "office", j.office, "seq", res.Ack.Seq, "last", res.Ack.Last,
+			"status", res.Ack.Status, "rejected", res.Ack.Rejected, "reasons", res.Ack.Reasons, "err", res.Ack.Error)
+	}
+	payload, err := json.Marshal(res.Ack)
+	if err != nil {
+		f.log.Error("encode ack", "err", err)
+		return
+	}
+	if err := f.bus.Publish(uplink.Topic(j.office, uplink.KindAck), payload, 1, false); err != nil {
+		f.log.Warn("publish ack", "office", j.office, "seq", res.Ack.Seq, "err", err)
+	}
+}
+
+// influxState logs InfluxDB going away and coming back once, not per batch:
+// with 7,000 offices a per-batch error log would bury everything else.
+type influxState struct{ down atomic.Bool }
+
+func (s *influxState) observe(f *Fleet, r ingest.Result) {
+	switch {
+	case r.Ack.Status == uplink.AckRetry:
+		if !s.down.Swap(true) {
+			f.log.Error("influxdb unavailable: answering retry until it is back", "err", r.Err)
+		}
+	case r.Written > 0:
+		if s.down.Swap(false) {
+			f.log.Info("influxdb writes succeed again")
+		}
+	}
+}
