@@ -92,8 +92,8 @@ type office struct {
 func connectOffice(t testing.TB, addr, id, password string, will bool) (*office, error) {
 	o := &office{id: id, acks: make(chan uplink.Ack, 1000)}
 	var mu sync.Mutex
-	opts := paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("edge-"+id).
-		SetUsername(id).SetPassword(password).SetAutoReconnect(false).SetConnectTimeout(10*time.Second).
+	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("edge-" + id).
+		SetUsername(id).SetPassword(password).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 			c, err := net.Dial("tcp", u.Host)
 			mu.Lock()

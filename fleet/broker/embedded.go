@@ -29,7 +29,7 @@ type Embedded struct {
 // addresses (":0" in tests) are known before Serve.
 func NewEmbedded(cfg config.Embedded, offices []config.Office, log *slog.Logger) (*Embedded, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumPacketSize = 16 << 20       // bounds memory per message; batches are far smaller
+	caps.MaximumPacketSize = 16 << 20         // bounds memory per message; batches are far smaller
 	caps.MaximumSessionExpiryInterval = 86400 // forgotten offices must not hold sessions forever
 	e := &Embedded{
 		srv:  mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("component", "mqtt")}),

@@ -17,13 +17,13 @@ import (
 // Config is the whole fleet configuration.
 type Config struct {
 	// Instance names this fleet process in logs and in its own telemetry.
-	Instance string  `yaml:"instance"`
-	Log      Log     `yaml:"log"`
-	HTTP     HTTP    `yaml:"http"`
-	Broker   Broker  `yaml:"broker"`
-	Influx   Influx  `yaml:"influx"`
-	Ingest   Ingest  `yaml:"ingest"`
-	Alarms   Alarms  `yaml:"alarms"`
+	Instance string `yaml:"instance"`
+	Log      Log    `yaml:"log"`
+	HTTP     HTTP   `yaml:"http"`
+	Broker   Broker `yaml:"broker"`
+	Influx   Influx `yaml:"influx"`
+	Ingest   Ingest `yaml:"ingest"`
+	Alarms   Alarms `yaml:"alarms"`
 	// TelemetryInterval is how often the fleet writes its own polis_fleet point.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval"`
 	Offices           []Office      `yaml:"offices"`

@@ -43,11 +43,11 @@ type Tag struct{ Key, Value string }
 type Result struct {
 	Office  string
 	Ack     uplink.Ack
-	Batch   bool           // the payload decoded as a batch
+	Batch   bool            // the payload decoded as a batch
 	Events  []sample.Sample // warning/critical events written, for the alarm list
-	Written int            // lines sent to InfluxDB
-	Write   time.Duration  // InfluxDB round trip, 0 if not written
-	Err     error          // InfluxDB failure (Ack.Status retry), for logs and metrics
+	Written int             // lines sent to InfluxDB
+	Write   time.Duration   // InfluxDB round trip, 0 if not written
+	Err     error           // InfluxDB failure (Ack.Status retry), for logs and metrics
 }
 
 // Ingester is safe for concurrent use by the worker pool.
