@@ -199,4 +199,3 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
-
