@@ -203,7 +203,11 @@ func scale(points []Point, raw rawValues, outer *rawValues) (Values, error) {
 	v := Values{Num: make(map[string]float64, len(raw.num)), Text: raw.text}
 	for _, p := range points {
 		x, ok := raw.num[p.Name]
-		if !ok || p.Type == "sunssf" {
+		if !ok {
+			continue
+		}
+		if p.Type == "sunssf" { // kept raw: accumulators need it to size their wrap
+			v.Num[p.Name] = x
 			continue
 		}
 		if p.SF != "" {
