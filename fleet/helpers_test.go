@@ -90,6 +90,15 @@ type office struct {
 }
 
 func connectOffice(t testing.TB, addr, id, password string, will bool) (*office, error) {
+	willTopic := ""
+	if will {
+		willTopic = uplink.Topic(id, uplink.KindStatus)
+	}
+	return connectOfficeWithWill(t, addr, id, password, willTopic)
+}
+
+// connectOfficeWithWill connects with an "offline" last will on willTopic ("" for none).
+func connectOfficeWithWill(t testing.TB, addr, id, password, willTopic string) (*office, error) {
 	o := &office{id: id, acks: make(chan uplink.Ack, 1000)}
 	var mu sync.Mutex
 	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("edge-" + id).
@@ -101,9 +110,9 @@ func connectOffice(t testing.TB, addr, id, password string, will bool) (*office,
 			mu.Unlock()
 			return c, err
 		})
-	if will {
+	if willTopic != "" {
 		off, _ := jsonStatus(id, false)
-		opts.SetBinaryWill(uplink.Topic(id, uplink.KindStatus), off, 1, true)
+		opts.SetBinaryWill(willTopic, off, 1, true)
 	}
 	o.c = paho.NewClient(opts)
 	tok := o.c.Connect()
@@ -212,3 +221,5 @@ func countRows(t testing.TB, in *testserver.InfluxDB, measurement, where string)
 	}
 	return n
 }
+
+func timeAfter() <-chan time.Time { return time.After(deadline) }
