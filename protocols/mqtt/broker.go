@@ -26,7 +26,7 @@ type embedded struct {
 	s      *Service
 	srv    *mochi.Server
 	acl    *acl
-	tcp    *listeners.TCP
+	bound  atomic.Pointer[net.TCPAddr]
 	closed atomic.Bool
 }
 
@@ -48,9 +48,12 @@ func newEmbedded(s *Service) (*embedded, error) {
 
 func (e *embedded) start(context.Context) error {
 	cfg := e.s.cfg
-	e.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
-	if err := e.srv.AddListener(e.tcp); err != nil {
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
+	if err := e.srv.AddListener(tcp); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if a, err := net.ResolveTCPAddr("tcp", tcp.Address()); err == nil {
+		e.bound.Store(a)
 	}
 	if cfg.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
@@ -77,14 +80,10 @@ func (e *embedded) publish(_ context.Context, topic string, payload []byte) erro
 }
 
 func (e *embedded) addr() net.Addr {
-	if e.tcp == nil {
-		return nil
+	if a := e.bound.Load(); a != nil {
+		return a
 	}
-	a, err := net.ResolveTCPAddr("tcp", e.tcp.Address())
-	if err != nil {
-		return nil
-	}
-	return a
+	return nil
 }
 
 func (e *embedded) stop() {

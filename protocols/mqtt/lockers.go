@@ -38,7 +38,9 @@ func (s *Service) RequestStatus(ctx context.Context, bank, operator, correlation
 }
 
 // Audit returns the locker audit trail (all of it, or one correlation id).
-func (s *Service) Audit(correlationID string) ([]AuditEntry, error) { return s.cmd.Audit(correlationID) }
+func (s *Service) Audit(correlationID string) ([]AuditEntry, error) {
+	return s.cmd.Audit(correlationID)
+}
 
 // authorize decides who may command what: only configured operators, only
 // on configured lockers, only within their patterns.

@@ -222,7 +222,9 @@ func (c *Commander) send(ctx context.Context, rec Record) {
 	time.AfterFunc(c.timeout, func() {
 		c.finish(rec.Bank, Result{ID: rec.ID, Result: ResultTimedOut, Reason: fmt.Sprintf("no result within %s", c.timeout)})
 	})
-	_ = c.db.Update(func(tx *bbolt.Tx) error { return c.audit(tx, "sent", rec.Request, "deadline "+deadline.Format(time.RFC3339), time.Now()) })
+	_ = c.db.Update(func(tx *bbolt.Tx) error {
+		return c.audit(tx, "sent", rec.Request, "deadline "+deadline.Format(time.RFC3339), time.Now())
+	})
 	if err := c.pub.PublishCommand(ctx, rec.Bank, payload); err != nil {
 		// The broker may or may not have taken it: only the timeout can close it honestly.
 		c.log.Warn("locker command publish failed", "id", rec.ID, "bank", rec.Bank, "err", err)

@@ -1,0 +1,189 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.etcd.io/bbolt"
+
+	"github.com/polis-edge/polis/protocols/sample"
+)
+
+// recorder is an in-memory stand-in for the edge's durable buffer.
+type recorder struct {
+	mu      sync.Mutex
+	samples []sample.Sample
+	fail    bool
+	changed chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) Append(_ context.Context, ss ...sample.Sample) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("buffer full")
+	}
+	for _, s := range ss {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	r.samples = append(r.samples, ss...)
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *recorder) setFail(v bool) { r.mu.Lock(); r.fail = v; r.mu.Unlock() }
+
+// find returns samples matching pred.
+func (r *recorder) find(pred func(sample.Sample) bool) []sample.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sample.Sample
+	for _, s := range r.samples {
+		if pred(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitFor waits (generously) until at least n samples match pred.
+func (r *recorder) waitFor(t *testing.T, what string, n int, pred func(sample.Sample) bool) []sample.Sample {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if got := r.find(pred); len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d× %s; have %d", n, what, len(r.find(pred)))
+		}
+	}
+}
+
+func measurement(dev, m string) func(sample.Sample) bool {
+	return func(s sample.Sample) bool { return s.Measurement == m && s.Tags[sample.TagDevice] == dev }
+}
+
+func event(dev, kind string) func(sample.Sample) bool {
+	return func(s sample.Sample) bool {
+		return s.Measurement == sample.MeasurementEvents && s.Tags[sample.TagDevice] == dev && s.Tags["kind"] == kind
+	}
+}
+
+func openDB(t testing.TB) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startService runs a service until the test ends and waits for its broker.
+func startService(t testing.TB, cfg Config, sink Sink, db *bbolt.DB) *Service {
+	t.Helper()
+	if cfg.Mode == "" || cfg.Mode == ModeEmbedded {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	s, err := New(cfg, db, sink, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	if s.cfg.Mode == ModeEmbedded {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Addr() == nil || s.Addr().(*net.TCPAddr).Port == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("broker did not bind")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return s
+}
+
+func brokerURL(s *Service) string { return "tcp://" + s.Addr().String() }
+
+// dial connects a paho client; opts may add a will etc.
+func dial(t testing.TB, url, user, pass string, opts ...func(*paho.ClientOptions)) (paho.Client, error) {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(user + "-" + t.Name()).
+		SetUsername(user).SetPassword(pass).SetConnectTimeout(5 * time.Second).
+		SetAutoReconnect(false).SetCleanSession(true)
+	for _, f := range opts {
+		f(o)
+	}
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return nil, errors.New("connect timed out")
+	}
+	if tok.Error() != nil {
+		return nil, tok.Error()
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	return c, nil
+}
+
+func mustDial(t testing.TB, url, user, pass string, opts ...func(*paho.ClientOptions)) paho.Client {
+	t.Helper()
+	c, err := dial(t, url, user, pass, opts...)
+	if err != nil {
+		t.Fatalf("connect %s: %v", user, err)
+	}
+	return c
+}
+
+func publish(t testing.TB, c paho.Client, topic string, payload []byte) {
+	t.Helper()
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// waitCounter waits until a device counter reaches n.
+func waitCounter(t *testing.T, s *Service, dev, counter string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, d := range s.Devices() {
+			if d.ID == dev && d.Counters[counter] >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s.%s never reached %d: %+v", dev, counter, n, s.Devices())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
