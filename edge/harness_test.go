@@ -37,7 +37,7 @@ type runningFleet struct {
 
 // startFleet starts a fleet writing to in; mqttAddr "" picks a free port, a
 // previous fleet's address brings it back where the offices expect it.
-func startFleet(t *testing.T, in *testserver.InfluxDB, mqttAddr string) *runningFleet {
+func startFleet(t testing.TB, in *testserver.InfluxDB, mqttAddr string) *runningFleet {
 	t.Helper()
 	cfg := fleetconfig.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -76,7 +76,7 @@ func startFleet(t *testing.T, in *testserver.InfluxDB, mqttAddr string) *running
 	return rf
 }
 
-func edgeConfig(t *testing.T, dataDir, mqttAddr string) config.Config {
+func edgeConfig(t testing.TB, dataDir, mqttAddr string) config.Config {
 	cfg := config.Default()
 	cfg.Office.ID = testOffice
 	cfg.DataDir = dataDir
@@ -150,7 +150,7 @@ func appendSamples(t *testing.T, d *Daemon, from, n int) {
 	}
 }
 
-func rows(t *testing.T, in *testserver.InfluxDB, where string) int {
+func rows(t testing.TB, in *testserver.InfluxDB, where string) int {
 	t.Helper()
 	q := `SELECT count("id") FROM "e2e"`
 	if where != "" {
@@ -168,7 +168,7 @@ func rows(t *testing.T, in *testserver.InfluxDB, where string) int {
 	return n
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

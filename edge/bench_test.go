@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
+	"github.com/polis-edge/polis/edge/buffer"
+	"github.com/polis-edge/polis/protocols/testserver"
+)
+
+// benchSamples is the backlog size of BenchmarkDrain (POLIS_BENCH_SAMPLES overrides).
+func benchSamples() int {
+	if n, err := strconv.Atoi(os.Getenv("POLIS_BENCH_SAMPLES")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+// BenchmarkDrain measures issue 2's drain target: a backlog of buffered
+// samples from a real polis-edge process through the embedded broker and the
+// fleet into InfluxDB, against the same points written straight into InfluxDB
+// with the client in the same run. It also samples the edge's RSS while idle
+// and while draining.
+func BenchmarkDrain(b *testing.B) {
+	n := benchSamples()
+	in := testserver.Influx(b)
+	bin := buildEdge(b)
+
+	direct := writeDirect(b, in, n)
+	b.Logf("direct client writes: %d points in %s (%.0f points/s)", n, direct.Round(time.Millisecond), float64(n)/direct.Seconds())
+
+	f := startFleet(b, in, "")
+	dir := filepath.Join(b.TempDir(), "edge")
+	fillBuffer(b, dir, n)
+	cfgPath := writeEdgeConfig(b, dir, f.Addrs().MQTT)
+
+	b.ResetTimer()
+	cmd := exec.Command(bin, "-config", cfgPath)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var peak int64
+	for rows(b, in, "") < n {
+		if rss := rssKB(cmd.Process.Pid); rss > peak {
+			peak = rss
+		}
+		if time.Since(start) > 15*time.Minute {
+			b.Fatalf("drain incomplete after 15 min: %d of %d rows", rows(b, in, ""), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	drain := time.Since(start)
+	b.StopTimer()
+	time.Sleep(5 * time.Second) // let the drain's garbage be collected
+	idle := rssKB(cmd.Process.Pid)
+
+	ratio := direct.Seconds() / drain.Seconds()
+	b.Logf("edge→fleet→InfluxDB: %d samples in %s (%.0f samples/s), ratio to direct %.2f", n, drain.Round(time.Millisecond), float64(n)/drain.Seconds(), ratio)
+	b.Logf("edge RSS: %.1f MB peak while draining, %.1f MB idle after", float64(peak)/1024, float64(idle)/1024)
+	b.ReportMetric(float64(n)/drain.Seconds(), "samples/s")
+	b.ReportMetric(ratio, "ratio_to_direct")
+	b.ReportMetric(float64(peak)/1024, "MB_rss_draining")
+	b.ReportMetric(float64(idle)/1024, "MB_rss_idle")
+}
+
+// BenchmarkIdleRSS is a freshly started edge with an empty buffer, connected
+// to a fleet, after it settled: the figure an edge box with 1 GB cares about.
+func BenchmarkIdleRSS(b *testing.B) {
+	in := testserver.Influx(b)
+	bin := buildEdge(b)
+	f := startFleet(b, in, "")
+	dir := filepath.Join(b.TempDir(), "edge")
+	cmd := exec.Command(bin, "-config", writeEdgeConfig(b, dir, f.Addrs().MQTT))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(10 * time.Second)
+	rss := rssKB(cmd.Process.Pid)
+	b.Logf("idle edge RSS: %.1f MB", float64(rss)/1024)
+	b.ReportMetric(float64(rss)/1024, "MB_rss_idle")
+}
+
+func buildEdge(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "polis-edge")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/polis-edge").CombinedOutput()
+	if err != nil {
+		b.Fatalf("build polis-edge: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeDirect writes n points with the same shape, batch size and
+// concurrency as the fleet uses, straight into InfluxDB.
+func writeDirect(b *testing.B, in *testserver.InfluxDB, n int) time.Duration {
+	client := influxdb2.NewClientWithOptions(in.URL, in.Token, influxdb2.DefaultOptions().SetHTTPRequestTimeout(60))
+	defer client.Close()
+	w := client.WriteAPIBlocking("", in.Bucket)
+	const batch, workers = 5000, 4
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var werr error
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lines := make([]string, 0, batch)
+			for from := range jobs {
+				lines = lines[:0]
+				for _, s := range e2eSamples(from, min(batch, n-from)) {
+					s.Measurement = "direct"
+					s.Tags["office"] = testOffice
+					line, _ := s.AppendLine(nil)
+					lines = append(lines, strings.TrimSuffix(string(line), "\n"))
+				}
+				if err := w.WriteRecord(context.Background(), lines...); err != nil {
+					once.Do(func() { werr = err })
+				}
+			}
+		}()
+	}
+	for from := 0; from < n; from += batch {
+		jobs <- from
+	}
+	close(jobs)
+	wg.Wait()
+	if werr != nil {
+		b.Fatal(werr)
+	}
+	return time.Since(start)
+}
+
+func fillBuffer(b *testing.B, dir string, n int) {
+	buf, err := buffer.Open(filepath.Join(dir, "buffer.db"), buffer.Options{MaxBytes: 2 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for from := 0; from < n; from += 10000 {
+		samples := e2eSamples(from, min(10000, n-from))
+		for i := range samples {
+			samples[i].Tags["office"] = testOffice
+		}
+		if err := buf.Append(context.Background(), samples...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := buf.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func writeEdgeConfig(b *testing.B, dir, mqttAddr string) string {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`office: {id: %q}
+log: {level: warn}
+data_dir: %q
+buffer: {max_bytes: 2GiB}
+uplink: {url: "tcp://%s", password: %q, backlog_rate: 0, window: 8, batch_samples: 5000, reconnect_min: 100ms, reconnect_max: 1s}
+http: {listen: "127.0.0.1:0"}
+`, testOffice, dir, mqttAddr, testPassword)
+	path := filepath.Join(dir, "edge.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// rssKB reads VmRSS from /proc, in kB (0 if the process is gone).
+func rssKB(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
