@@ -52,7 +52,7 @@ type Fleet struct {
 	stopping chan struct{}
 	influxUp influxState
 
-	mu  sync.Mutex // guards cfg.Offices on reload
+	mu  sync.Mutex
 	ran bool
 }
 
@@ -180,15 +180,12 @@ func (f *Fleet) Reload(cfg config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	f.mu.Lock()
-	old := f.cfg
-	f.cfg.Offices = cfg.Offices
-	f.mu.Unlock()
 	f.reg.SetOffices(cfg.Offices)
 	if f.embedded != nil {
 		f.embedded.SetOffices(cfg.Offices)
 	}
-	for _, k := range restartKeys(old, cfg) {
+	// f.cfg is what runs; it never changes, so a change stays reported until a restart.
+	for _, k := range restartKeys(f.cfg, cfg) {
 		f.log.Warn("config change needs a restart to take effect", "key", k)
 	}
 	f.log.Info("config reloaded", "offices", len(cfg.Offices))

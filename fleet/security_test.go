@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -48,5 +49,34 @@ func TestOfficeConfinedToItsOwnPrefix(t *testing.T) {
 	}
 	if s := f.Status(); s.BatchesOK+s.BatchesRejected+s.BatchesRetry != 1 {
 		t.Fatalf("fleet processed %+v, want exactly B's batch", s)
+	}
+}
+
+func TestReloadRevokesAndAddsOffices(t *testing.T) {
+	in := testserver.Influx(t)
+	cfg := testConfig(in)
+	f := startFleet(t, cfg)
+	addr := f.Addrs().MQTT
+	a := mustOffice(t, addr, "10001", "secret-a")
+
+	next := cfg
+	next.Offices = []config.Office{testOffices[1], {ID: "30003", Password: "new", Region: "Sicilia"}}
+	if err := f.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "revoked office disconnected", func() bool { return !a.c.IsConnectionOpen() })
+	if _, err := connectOffice(t, addr, "10001", "secret-a", false); err == nil {
+		t.Fatal("revoked office reconnected")
+	}
+	c := mustOffice(t, addr, "30003", "new")
+	c.sendBatch(t, batch(t, "30003", 1, 4))
+	if ack := c.waitAck(t, 1); ack.Status != uplink.AckOK {
+		t.Fatalf("new office: %+v", ack)
+	}
+	if n := countRows(t, in, "pv", "office='30003' AND region='Sicilia'"); n != 4 {
+		t.Fatalf("rows for the added office = %d, want 4 tagged Sicilia", n)
+	}
+	if o, _ := f.Office("10001"); o.Registered {
+		t.Fatal("removed office still registered")
 	}
 }

@@ -163,7 +163,7 @@ func decodeStrict(data []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("yaml: %w", err)
+		return err // yaml.v3 errors already say "yaml: line N: ..."
 	}
 	return nil
 }

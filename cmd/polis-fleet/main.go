@@ -1,0 +1,117 @@
+// Command polis-fleet is the central Polis service: MQTT ingest of office
+// telemetry into InfluxDB, office health and alarms, HTTP API and dashboard.
+//
+//	polis-fleet [-config fleet.yaml]     run (no -config: built-in demo defaults)
+//	polis-fleet validate -config f.yaml  check a config file and exit
+//	polis-fleet version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/polis-edge/polis/fleet"
+	"github.com/polis-edge/polis/fleet/config"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "polis-fleet:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "validate" || args[0] == "version" || args[0] == "run") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("polis-fleet "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file (default: built-in demo configuration)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "polis-fleet", fleet.Version)
+		return nil
+	case "validate":
+		if *path == "" {
+			return errors.New("validate: -config is required")
+		}
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok (%s broker, %d offices)\n", *path, cfg.Broker.Mode, len(cfg.Offices))
+		return nil
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	if *path == "" {
+		log.Warn("no -config given: running with the built-in demo configuration and no offices")
+	}
+	f, err := fleet.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go reloadOnHUP(ctx, f, *path, log)
+	return f.Run(ctx)
+}
+
+func load(path string) (config.Config, error) {
+	if path == "" {
+		cfg := config.Default()
+		return cfg, cfg.Validate()
+	}
+	return config.Load(path)
+}
+
+// reloadOnHUP re-reads the file on SIGHUP. A bad file is logged and ignored:
+// the running configuration stays in force.
+func reloadOnHUP(ctx context.Context, f *fleet.Fleet, path string, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if path == "" {
+			log.Warn("SIGHUP: no config file to reload")
+			continue
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = f.Reload(cfg)
+		}
+		if err != nil {
+			log.Error("SIGHUP: reload failed, keeping the running configuration", "err", err)
+		}
+	}
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
