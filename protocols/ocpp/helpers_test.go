@@ -1,0 +1,128 @@
+package ocpp_test
+
+import (
+	"context"
+	"os"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/polis-edge/polis/protocols/ocpp"
+	"github.com/polis-edge/polis/protocols/sample"
+	bolt "go.etcd.io/bbolt"
+)
+
+// recorder stands in for the edge's durable buffer.
+type recorder struct {
+	mu      sync.Mutex
+	samples []sample.Sample
+}
+
+func (r *recorder) Append(_ context.Context, s ...sample.Sample) error {
+	for _, x := range s {
+		if err := x.Validate(); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.samples = append(r.samples, s...)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) find(pred func(sample.Sample) bool) []sample.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sample.Sample
+	for _, s := range r.samples {
+		if pred(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func measurement(m, field string, v any) func(sample.Sample) bool {
+	return func(s sample.Sample) bool {
+		return s.Measurement == m && (field == "" || s.Fields[field] == v)
+	}
+}
+
+const testPassword = "correct-horse-battery-staple"
+
+func baseConfig() ocpp.Config {
+	return ocpp.Config{
+		Listen: "127.0.0.1:0", Path: "/ocpp", SecurityProfile: 0,
+		MeterSampleInterval: time.Second, CommandTimeout: 5 * time.Second,
+		Chargers: []ocpp.ChargerConfig{{ID: "CP01", Password: testPassword, Connectors: 2}, {ID: "CP02", Password: testPassword, Connectors: 1}},
+		Auth: ocpp.AuthConfig{UnknownTags: "reject", Tags: []ocpp.TagConfig{
+			{ID: "04A1B2C3", Group: "fleet", Departure: "07:30"}, {ID: "DEADBEEF", Group: "public"}}},
+	}
+}
+
+type harness struct {
+	svc    *ocpp.Service
+	rec    *recorder
+	db     *bolt.DB
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func openDB(t *testing.T) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func start(t *testing.T, cfg ocpp.Config, db *bolt.DB, rec *recorder) *harness {
+	t.Helper()
+	svc, err := ocpp.New(cfg, db, rec, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{svc: svc, rec: rec, db: db, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- svc.Run(ctx) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	h.cancel = nil
+}
+
+func (h *harness) url() string { return "ws://" + h.svc.Addr().String() + "/ocpp" }
+
+// eventually polls cond with a generous deadline: tests wait for outcomes,
+// they do not assert timings.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func connector(h *harness, id string, n int) (ocpp.ConnectorState, bool) {
+	for _, c := range h.svc.Snapshot() {
+		if c.ChargerID == id && c.Connector == n {
+			return c, true
+		}
+	}
+	return ocpp.ConnectorState{}, false
+}
