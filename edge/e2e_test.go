@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/polis-edge/polis/edge/config"
+	fleetconfig "github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -198,4 +200,47 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
+}
+
+func TestUplinkOverTLS(t *testing.T) {
+	in := testserver.Influx(t)
+	files := testserver.ServerTLS(t)
+	f := startFleetWith(t, in, func(c *fleetconfig.Config) {
+		c.Broker.Embedded.TLS = fleetconfig.TLS{Listen: "127.0.0.1:0", Cert: files.Cert, Key: files.Key}
+	})
+	cfg := edgeConfig(t, dataDir(t), f.Addrs().MQTTTLS)
+	cfg.Uplink.URL = "ssl://" + f.Addrs().MQTTTLS
+	cfg.Uplink.CAFile = files.CA
+	d, _ := startEdge(t, cfg)
+	appendSamples(t, d, 0, 500)
+	waitFor(t, 60*time.Second, "500 rows over TLS", func() bool { return rows(t, in, "") == 500 })
+
+	// An edge that does not trust the fleet's CA must not connect.
+	bad := edgeConfig(t, dataDir(t), f.Addrs().MQTTTLS)
+	bad.Uplink.URL = "ssl://" + f.Addrs().MQTTTLS
+	other := testserver.ServerTLS(t)
+	bad.Uplink.CAFile = other.CA
+	untrusting, _ := startEdge(t, bad)
+	waitFor(t, 30*time.Second, "a TLS verification error", func() bool {
+		return strings.Contains(untrusting.up.Stats().LastError, "certificate")
+	})
+	if untrusting.up.Stats().Connects != 0 {
+		t.Fatal("connected to a fleet whose certificate it cannot verify")
+	}
+}
+
+func TestWrongPasswordIsRefused(t *testing.T) {
+	in := testserver.Influx(t)
+	f := startFleet(t, in, "")
+	cfg := edgeConfig(t, dataDir(t), f.Addrs().MQTT)
+	cfg.Uplink.Password = "wrong"
+	d, _ := startEdge(t, cfg)
+	appendSamples(t, d, 0, 10)
+	waitFor(t, 30*time.Second, "a refused connection", func() bool { return d.up.Stats().LastError != "" })
+	if d.up.Stats().Connects != 0 || rows(t, in, "") != 0 {
+		t.Fatal("an office with a wrong password got data into InfluxDB")
+	}
+	if d.buf.Stats().Count != 10 {
+		t.Fatal("samples left the buffer without an ack")
+	}
 }

@@ -39,16 +39,24 @@ type runningFleet struct {
 // previous fleet's address brings it back where the offices expect it.
 func startFleet(t testing.TB, in *testserver.InfluxDB, mqttAddr string) *runningFleet {
 	t.Helper()
+	return startFleetWith(t, in, func(c *fleetconfig.Config) {
+		if mqttAddr != "" {
+			c.Broker.Embedded.TCP = mqttAddr
+		}
+	})
+}
+
+// startFleetWith starts a fleet on free ports, after edit adjusted its config.
+func startFleetWith(t testing.TB, in *testserver.InfluxDB, edit func(*fleetconfig.Config)) *runningFleet {
+	t.Helper()
 	cfg := fleetconfig.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Broker.Embedded.TCP = "127.0.0.1:0"
-	if mqttAddr != "" {
-		cfg.Broker.Embedded.TCP = mqttAddr
-	}
 	cfg.Influx.URL, cfg.Influx.Token, cfg.Influx.Bucket = in.URL, in.Token, in.Bucket
 	cfg.Influx.Timeout = 5 * time.Second
 	cfg.TelemetryInterval = time.Hour
 	cfg.Offices = []fleetconfig.Office{{ID: testOffice, Password: testPassword, Region: "Emilia-Romagna", Province: "RN"}}
+	edit(&cfg)
 	var f *fleet.Fleet
 	var err error
 	// The previous fleet's port may take a moment to be free again.
