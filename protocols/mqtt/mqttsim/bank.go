@@ -64,8 +64,10 @@ func (b *Bank) Executed() int { b.mu.Lock(); defer b.mu.Unlock(); return b.execu
 // Run connects and simulates until ctx is done.
 func (b *Bank) Run(ctx context.Context) error {
 	avail := locker.Topic(b.cfg.ID, locker.KindAvailability)
-	opts := paho.NewClientOptions().AddBroker(b.url).SetClientID("sim-" + b.cfg.ID).
-		SetUsername(b.cfg.Username).SetPassword(b.cfg.Password).SetCleanSession(false).
+	// Clean session: a command missed while offline has passed its deadline
+	// by the time it would be redelivered, and the edge reports it timed out.
+	opts := paho.NewClientOptions().AddBroker(b.url).SetClientID("sim-"+b.cfg.ID).
+		SetUsername(b.cfg.Username).SetPassword(b.cfg.Password).SetCleanSession(true).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
 		SetBinaryWill(avail, []byte("offline"), 1, true).SetOrderMatters(true)
 	opts.SetOnConnectHandler(func(c paho.Client) {
