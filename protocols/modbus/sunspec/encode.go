@@ -176,3 +176,10 @@ func EncodeRaw(typ string, size int, v float64) []uint16 {
 func clamp(v, lo, hi float64) float64 {
 	return math.Max(lo, math.Min(hi, math.Round(v)))
 }
+
+// Offset returns a point's register offset from the model's ID register
+// (rep < 0: fixed part, else that repeating-group instance).
+func (img *Image) Offset(name string, rep int) (int, error) {
+	_, off, err := img.locate(name, rep)
+	return off, err
+}

@@ -1,0 +1,164 @@
+package modbus_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/polis-edge/polis/protocols/health"
+	"github.com/polis-edge/polis/protocols/modbus"
+	"github.com/polis-edge/polis/protocols/modbus/modbussim"
+	"github.com/polis-edge/polis/protocols/sample"
+)
+
+// recorder stands in for the edge's durable buffer.
+type recorder struct {
+	mu      sync.Mutex
+	samples []sample.Sample
+}
+
+func (r *recorder) Append(_ context.Context, s ...sample.Sample) error {
+	for _, x := range s {
+		if err := x.Validate(); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.samples = append(r.samples, s...)
+	r.mu.Unlock()
+	return nil
+}
+
+// last returns the newest sample of measurement m for device dev with the
+// given extra tags, or nil.
+func (r *recorder) last(m, dev string, tags ...string) *sample.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+outer:
+	for i := len(r.samples) - 1; i >= 0; i-- {
+		s := r.samples[i]
+		if s.Measurement != m || s.Tags[sample.TagDevice] != dev {
+			continue
+		}
+		for j := 0; j+1 < len(tags); j += 2 {
+			if s.Tags[tags[j]] != tags[j+1] {
+				continue outer
+			}
+		}
+		if len(tags) == 0 && len(s.Tags) != 1 {
+			continue
+		}
+		return &s
+	}
+	return nil
+}
+
+func (r *recorder) events(dev, kind string) []sample.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sample.Sample
+	for _, s := range r.samples {
+		if s.Measurement == sample.MeasurementEvents && s.Tags[sample.TagDevice] == dev && s.Tags["kind"] == kind {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *recorder) count(m, dev string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.samples {
+		if s.Measurement == m && s.Tags[sample.TagDevice] == dev {
+			n++
+		}
+	}
+	return n
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// noon is a clear June noon in Rome: the inverter produces well.
+const noon = "2025-06-20T13:00:00+02:00"
+
+// startSim starts a simulator with the default devices at a fixed clock.
+func startSim(t *testing.T, ctx context.Context, mod func(*modbussim.Config)) *modbussim.Sim {
+	t.Helper()
+	cfg := modbussim.DefaultConfig()
+	cfg.Clock, cfg.Seed = noon, 7
+	if mod != nil {
+		mod(&cfg)
+	}
+	sim, err := modbussim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+// deviceCfg is a device on its own TCP bus.
+type deviceCfg struct {
+	id, kind, template, url string
+	unit                    int
+	maxPower                float64
+}
+
+func config(devs ...deviceCfg) modbus.Config {
+	var c modbus.Config
+	for _, d := range devs {
+		c.Buses = append(c.Buses, modbus.BusConfig{ID: "bus-" + d.id, URL: d.url, Timeout: 300 * time.Millisecond})
+		c.Devices = append(c.Devices, modbus.DeviceConfig{ID: d.id, Bus: "bus-" + d.id, Unit: max(d.unit, 1),
+			Kind: d.kind, Poll: 100 * time.Millisecond, SunSpec: d.template == "", Template: d.template, MaxPowerW: d.maxPower})
+	}
+	return c
+}
+
+func startService(t *testing.T, ctx context.Context, cfg modbus.Config) (*modbus.Service, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	svc, err := modbus.New(cfg, rec, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = svc.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("service did not stop")
+		}
+	})
+	return svc, rec
+}
+
+func deviceHealth(svc *modbus.Service, id string) health.Device {
+	for _, d := range svc.Devices() {
+		if d.ID == id {
+			return d
+		}
+	}
+	return health.Device{}
+}
+
+func tcp(addr string) string { return fmt.Sprintf("tcp://%s", addr) }
