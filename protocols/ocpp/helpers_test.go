@@ -2,7 +2,7 @@ package ocpp_test
 
 import (
 	"context"
-	"os"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -82,7 +82,7 @@ func openDB(t *testing.T) *bolt.DB {
 
 func start(t *testing.T, cfg ocpp.Config, db *bolt.DB, rec *recorder) *harness {
 	t.Helper()
-	svc, err := ocpp.New(cfg, db, rec, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	svc, err := ocpp.New(cfg, db, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

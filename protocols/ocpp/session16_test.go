@@ -2,7 +2,7 @@ package ocpp_test
 
 import (
 	"context"
-	"os"
+	"io"
 	"log/slog"
 	"math"
 	"testing"
@@ -20,7 +20,7 @@ func runSim(t *testing.T, cfg ocppsim.Config) (*ocppsim.ChargePoint, context.Can
 		cfg.MeterInterval = time.Second
 	}
 	cfg.Tick, cfg.ProfileDelay = 100*time.Millisecond, 200*time.Millisecond
-	cp, err := ocppsim.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	cp, err := ocppsim.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ type handler16 struct{ s *Service }
 func (s *Service) newCentralSystem16() ocpp16.CentralSystem {
 	st := s.front.stacks[subproto16]
 	endpoint := ocppj.NewServer(st, s.dispatcher(), nil, profiles16()...)
+	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp16.NewCentralSystem(endpoint, st)
 	cs.SetCoreHandler(handler16{s})
 	cs.SetNewChargePointHandler(func(c ocpp16.ChargePointConnection) { s.onConnect(c.ID(), subproto16) })

@@ -27,6 +27,7 @@ func (s *Service) newCSMS201() ocpp201.CSMS {
 	st := s.front.stacks[subproto201]
 	endpoint := ocppj.NewServer(st, s.dispatcher(), nil, authorization.Profile, availability.Profile, data.Profile,
 		meter.Profile, provisioning.Profile, remotecontrol.Profile, smartcharging.Profile, transactions.Profile)
+	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp201.NewCSMS(endpoint, st)
 	h := handler201{s}
 	cs.SetProvisioningHandler(h)
