@@ -1,0 +1,194 @@
+package ocpp_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/polis-edge/polis/protocols/ocpp"
+	"github.com/polis-edge/polis/protocols/ocpp/ocppsim"
+)
+
+type pki struct {
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	caPool *x509.CertPool
+	dir    string
+}
+
+func newPKI(t *testing.T) *pki {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Polis test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	p := &pki{ca: ca, caKey: key, caPool: x509.NewCertPool(), dir: t.TempDir()}
+	p.caPool.AddCert(ca)
+	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
+	return p
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// issue makes a leaf certificate; server leaves get 127.0.0.1 as SAN.
+func (p *pki) issue(t *testing.T, cn string, server bool) (tls.Certificate, string, string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	if server {
+		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []net.IP{net.ParseIP("127.0.0.1")}
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath := filepath.Join(p.dir, cn+".pem"), filepath.Join(p.dir, cn+".key")
+	writePEM(t, certPath, "CERTIFICATE", der)
+	writePEM(t, keyPath, "EC PRIVATE KEY", kder)
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, certPath, keyPath
+}
+
+func dialStatus(t *testing.T, url, id, user, pass string, tc *tls.Config) int {
+	d := websocket.Dialer{Subprotocols: []string{"ocpp1.6"}, TLSClientConfig: tc}
+	hdr := http.Header{}
+	if user != "" {
+		r, _ := http.NewRequest("GET", "http://x", nil)
+		r.SetBasicAuth(user, pass)
+		hdr.Set("Authorization", r.Header.Get("Authorization"))
+	}
+	c, resp, err := d.Dial(url+"/"+id, hdr)
+	if err == nil {
+		c.Close()
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		return 0 // refused during the TLS handshake
+	}
+	return resp.StatusCode
+}
+
+func TestSecurityProfiles(t *testing.T) {
+	p := newPKI(t)
+	_, srvCert, srvKey := p.issue(t, "edge", true)
+	cp01, _, _ := p.issue(t, "CP01", false)
+	clientTLS := func(certs ...tls.Certificate) *tls.Config {
+		return &tls.Config{RootCAs: p.caPool, Certificates: certs, MinVersion: tls.VersionTLS12}
+	}
+	for _, tc := range []struct {
+		name    string
+		profile int
+		check   func(t *testing.T, url string)
+	}{
+		{"1 basic auth", 1, func(t *testing.T, url string) {
+			if got := dialStatus(t, url, "CP01", "CP01", "wrong-password-123456", nil); got != http.StatusUnauthorized {
+				t.Errorf("wrong password: %d, want 401", got)
+			}
+			if got := dialStatus(t, url, "CP01", "CP02", testPassword, nil); got != http.StatusUnauthorized {
+				t.Errorf("another charger's name: %d, want 401", got)
+			}
+			if got := dialStatus(t, url, "CP01", "", "", nil); got != http.StatusUnauthorized {
+				t.Errorf("no credentials: %d, want 401", got)
+			}
+		}},
+		{"2 TLS and basic auth", 2, func(t *testing.T, url string) {
+			if got := dialStatus(t, url, "CP01", "CP01", "nope-nope-nope-nope", clientTLS()); got != http.StatusUnauthorized {
+				t.Errorf("wrong password over TLS: %d, want 401", got)
+			}
+			plain := strings.Replace(url, "wss://", "ws://", 1)
+			if got := dialStatus(t, plain, "CP01", "CP01", testPassword, nil); got == http.StatusSwitchingProtocols {
+				t.Error("plain ws accepted on a TLS listener")
+			}
+		}},
+		{"3 mutual TLS", 3, func(t *testing.T, url string) {
+			if got := dialStatus(t, url, "CP01", "", "", clientTLS()); got == http.StatusSwitchingProtocols {
+				t.Error("connection without client certificate accepted")
+			}
+			if got := dialStatus(t, url, "CP02", "", "", clientTLS(cp01)); got != http.StatusForbidden {
+				t.Errorf("CP01's certificate used as CP02: %d, want 403", got)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig()
+			cfg.SecurityProfile = tc.profile
+			cfg.TLS = ocpp.TLSConfig{Cert: srvCert, Key: srvKey, ClientCA: filepath.Join(p.dir, "ca.pem")}
+			h := start(t, cfg, openDB(t), &recorder{})
+			scheme := "ws://"
+			simCfg := ocppsim.Config{ID: "CP01", Connectors: 2}
+			if tc.profile >= 1 && tc.profile <= 2 {
+				simCfg.Password = testPassword
+			}
+			if tc.profile >= 2 {
+				scheme = "wss://"
+				simCfg.TLS = clientTLS()
+			}
+			if tc.profile == 3 {
+				simCfg.TLS = clientTLS(cp01)
+			}
+			url := scheme + h.svc.Addr().String() + "/ocpp"
+			tc.check(t, url)
+			simCfg.URL = url
+			runSim(t, simCfg)
+			eventually(t, "charger with right credentials boots", func() bool {
+				c, _ := connector(h, "CP01", 1)
+				return c.Online && c.Status == "Available"
+			})
+		})
+	}
+}
+
+func TestConfigValidateNamesKeys(t *testing.T) {
+	for _, tc := range []struct {
+		mut  func(*ocpp.Config)
+		want string
+	}{
+		{func(c *ocpp.Config) { c.SecurityProfile = 4 }, "ocpp.security_profile"},
+		{func(c *ocpp.Config) { c.SecurityProfile = 1; c.Chargers[1].Password = "short" }, "ocpp.chargers[1].password"},
+		{func(c *ocpp.Config) { c.SecurityProfile = 3 }, "ocpp.tls"},
+		{func(c *ocpp.Config) { c.Chargers[0].ID = "a/b" }, "ocpp.chargers[0].id"},
+		{func(c *ocpp.Config) { c.Auth.Tags[0].Departure = "7.30" }, "ocpp.auth.tags[0].departure"},
+		{func(c *ocpp.Config) { c.Auth.UnknownTags = "maybe" }, "ocpp.auth.unknown_tags"},
+		{func(c *ocpp.Config) { c.UnknownChargerBoot = "later" }, "ocpp.unknown_charger_boot"},
+	} {
+		cfg := baseConfig()
+		tc.mut(&cfg)
+		cfg.Defaults()
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want mention of %s", err, tc.want)
+		}
+	}
+	cfg := baseConfig()
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
