@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/polis-edge/polis/protocols/sample"
@@ -36,7 +37,7 @@ var linePool = sync.Pool{New: func() any { return new(lineBuf) }}
 func getLineBuf() *lineBuf { return linePool.Get().(*lineBuf) }
 
 func putLineBuf(l *lineBuf) {
-	if cap(l.buf) > 4<<20 { // let one huge batch not pin its memory forever
+	if cap(l.buf) > 16<<20 { // let one huge batch not pin its memory forever
 		return
 	}
 	l.buf, l.ends = l.buf[:0], l.ends[:0]
@@ -56,6 +57,7 @@ func (b *Buffer) Append(ctx context.Context, samples ...sample.Sample) error {
 		return b.closedErr()
 	}
 	l := getLineBuf()
+	l.ends = slices.Grow(l.ends, len(samples))
 	var invalid int
 	var firstErr error
 	for i := range samples {
@@ -91,6 +93,12 @@ func (b *Buffer) AppendLines(ctx context.Context, lines ...[]byte) error {
 		return b.closedErr()
 	}
 	l := getLineBuf()
+	size := 0
+	for _, line := range lines {
+		size += len(line) + 1
+	}
+	l.buf = slices.Grow(l.buf, size)
+	l.ends = slices.Grow(l.ends, len(lines))
 	invalid := 0
 	for _, line := range lines {
 		line = bytes.TrimSuffix(line, []byte{'\n'})

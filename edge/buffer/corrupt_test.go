@@ -23,7 +23,8 @@ func TestCorruptFileMovedAsideFreshBufferWorks(t *testing.T) {
 		}},
 		{"truncated real db", func(t *testing.T, path string) {
 			writeRealDB(t, path)
-			if err := os.Truncate(path, fileSize(t, path)/3); err != nil {
+			// bbolt preallocates in 16 MiB steps: cut inside the ~1 MiB of data.
+			if err := os.Truncate(path, 100*4096); err != nil {
 				t.Fatal(err)
 			}
 		}},
