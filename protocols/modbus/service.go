@@ -112,15 +112,24 @@ func (s *Service) SetProductionLimitW(ctx context.Context, deviceID string, watt
 		return err
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ss.smap == nil {
+		if err := d.ss.discover(ctx); err != nil {
+			return fmt.Errorf("modbus: limit %s: %w", deviceID, err)
+		}
+	}
 	ref := d.ss.wmaxW
 	if ref == 0 {
 		ref = d.ss.ratedW
 	}
-	d.mu.Unlock()
 	if ref <= 0 {
-		return fmt.Errorf("modbus: limit %s: maximum power unknown (no model 121/120 read yet)", deviceID)
+		return fmt.Errorf("modbus: limit %s: maximum power unknown (no model 121 or 120)", deviceID)
 	}
-	return s.SetProductionLimit(ctx, deviceID, min(100, max(0, 100*watts/ref)))
+	pct := min(100, max(0, 100*watts/ref))
+	if err := d.ss.setLimit(ctx, pct, time.Now()); err != nil {
+		return fmt.Errorf("modbus: limit %s: %w", deviceID, err)
+	}
+	return nil
 }
 
 // ClearProductionLimit lifts a curtailment and confirms it.

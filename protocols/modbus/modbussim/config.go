@@ -44,6 +44,7 @@ type DeviceConfig struct {
 	Unit    uint8   `yaml:"unit"`
 	RatedW  float64 `yaml:"rated_w"` // inverter only; default 20000
 	Strings int     `yaml:"strings"` // MPPT strings; default 2
+	Legacy  bool    `yaml:"legacy"`  // inverter without model 704 (curtailment via 123 only)
 	Faults  Faults  `yaml:"faults"`
 }
 

@@ -56,18 +56,18 @@ func (m *sunspecMeter) update(e *env) {
 		v := 231 + e.noise(1.5)
 		a := math.Abs(p[i]) / v
 		amps += a
-		must(img.Set("Wph"+ph, -1, p[i]))
-		must(img.Set("PhVph"+ph, -1, v))
-		must(img.Set("Aph"+ph, -1, a))
+		set(img, "Wph"+ph, -1, p[i])
+		set(img, "PhVph"+ph, -1, v)
+		set(img, "Aph"+ph, -1, a)
 	}
-	must(img.Set("PhV", -1, 231))
-	must(img.Set("A", -1, amps))
-	must(img.Set("W", -1, e.gridW))
-	must(img.Set("VA", -1, math.Abs(e.gridW)))
-	must(img.Set("PF", -1, 98))
-	must(img.Set("Hz", -1, 50+e.noise(0.02)))
-	must(img.Set("TotWhImp", -1, m.importWh))
-	must(img.Set("TotWhExp", -1, m.exportWh))
+	set(img, "PhV", -1, 231)
+	set(img, "A", -1, amps)
+	set(img, "W", -1, e.gridW)
+	set(img, "VA", -1, math.Abs(e.gridW))
+	set(img, "PF", -1, 98)
+	set(img, "Hz", -1, 50+e.noise(0.02))
+	set(img, "TotWhImp", -1, m.importWh)
+	set(img, "TotWhExp", -1, m.exportWh)
 }
 
 func (m *sunspecMeter) absurd(fc, addr, n int) ([]uint16, error) {
