@@ -87,6 +87,9 @@ type office struct {
 	c    paho.Client
 	acks chan uplink.Ack
 	conn net.Conn // the raw connection, to simulate a dead link
+	// pending holds acks that arrived while waiting for another seq: workers
+	// run in parallel, so acks need not come in sending order.
+	pending []uplink.Ack
 }
 
 func connectOffice(t testing.TB, addr, id, password string, will bool) (*office, error) {
@@ -178,6 +181,12 @@ func (o *office) sendBatch(t testing.TB, b uplink.Batch) {
 
 func (o *office) waitAck(t testing.TB, seq uint64) uplink.Ack {
 	t.Helper()
+	for i, a := range o.pending {
+		if a.Seq == seq {
+			o.pending = append(o.pending[:i], o.pending[i+1:]...)
+			return a
+		}
+	}
 	timeout := time.After(deadline)
 	for {
 		select {
@@ -185,6 +194,7 @@ func (o *office) waitAck(t testing.TB, seq uint64) uplink.Ack {
 			if a.Seq == seq {
 				return a
 			}
+			o.pending = append(o.pending, a)
 		case <-timeout:
 			t.Fatalf("office %s: no ack for seq %d", o.id, seq)
 		}
