@@ -36,7 +36,10 @@ func newEmbedded(s *Service) (*embedded, error) {
 	// counted per device by the hook; only absurd packets cost the connection.
 	caps.MaximumPacketSize = uint32(4*s.cfg.Limits.MaxPayload + 4096)
 	caps.MaximumClientWritesPending = 1024
+	// Sensor messages are small: 1 KiB socket buffers instead of 2 KiB
+	// save about 1 MB per 500 clients and cost nothing measurable.
 	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps,
+		ClientNetReadBufferSize: 1024, ClientNetWriteBufferSize: 1024,
 		Logger: s.log.With("part", "broker"), SysTopicResendInterval: 60})
 	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg)}
 	h := &hook{e: e}

@@ -93,7 +93,7 @@ func (s *Sensor) availabilityTopic() (string, string, string) {
 // Run connects and publishes every interval until ctx is done.
 func (s *Sensor) Run(ctx context.Context) error {
 	at, on, off := s.availabilityTopic()
-	opts := paho.NewClientOptions().AddBroker(s.url).SetClientID("sim-" + s.cfg.ID).
+	opts := paho.NewClientOptions().AddBroker(s.url).SetClientID("sim-"+s.cfg.ID).
 		SetUsername(s.cfg.Username).SetPassword(s.cfg.Password).SetWill(at, off, 1, true).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second)
 	opts.SetOnConnectHandler(func(c paho.Client) { c.Publish(at, 1, true, on) })
