@@ -180,12 +180,17 @@ func (b *bus) classify(err error) error {
 			mb.ErrServerDeviceFailure, mb.ErrAcknowledge, mb.ErrServerDeviceBusy,
 			mb.ErrMemoryParityError, mb.ErrGWPathUnavailable, mb.ErrGWTargetFailedToRespond:
 			return sunspec.ExceptionError{Err: err}
-		case mb.ErrRequestTimedOut, mb.ErrProtocolError, mb.ErrBadCRC, mb.ErrShortFrame,
-			mb.ErrBadUnitId, mb.ErrBadTransactionId, mb.ErrUnknownProtocolId:
+		case mb.ErrRequestTimedOut:
 			if !strings.HasPrefix(b.cfg.URL, "rtu://") {
 				b.close()
 			}
 			return err
+		case mb.ErrProtocolError, mb.ErrBadCRC, mb.ErrShortFrame,
+			mb.ErrBadUnitId, mb.ErrBadTransactionId, mb.ErrUnknownProtocolId:
+			if !strings.HasPrefix(b.cfg.URL, "rtu://") {
+				b.close()
+			}
+			return garbledError{err}
 		}
 	}
 	b.close() // EOF, reset, broken pipe: the link is gone; redial at once
@@ -198,3 +203,9 @@ func (b *bus) close() {
 		b.client = nil
 	}
 }
+
+// garbledError is an answer that arrived but cannot be a valid frame.
+type garbledError struct{ error }
+
+func (g garbledError) Error() string { return "garbled answer: " + g.error.Error() }
+func (g garbledError) Unwrap() error { return g.error }

@@ -31,8 +31,9 @@ func fail(state health.State, format string, args ...any) error {
 // else means the device could not be heard (unreachable).
 func ioFail(what string, err error) error {
 	st := health.Unreachable
-	if sunspec.IsException(err) {
-		st = health.Stale
+	var g garbledError
+	if sunspec.IsException(err) || errors.As(err, &g) {
+		st = health.Stale // it answered, but nothing we can use
 	}
 	return &pollError{state: st, err: fmt.Errorf("%s: %w", what, err)}
 }

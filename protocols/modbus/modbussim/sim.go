@@ -35,6 +35,7 @@ type simDevice struct {
 	u      unitSim
 	faults Faults
 	pokes  map[int][]uint16 // persistent register overrides
+	saved  map[int][]uint16 // what the pokes replaced
 }
 
 // Sim is a running simulated office.
@@ -67,7 +68,7 @@ func New(cfg Config) (*Sim, error) {
 		s.simStart, _ = time.Parse(time.RFC3339, cfg.Clock)
 	}
 	for _, dc := range cfg.Devices {
-		d := &simDevice{cfg: dc, faults: dc.Faults, pokes: map[int][]uint16{}}
+		d := &simDevice{cfg: dc, faults: dc.Faults, pokes: map[int][]uint16{}, saved: map[int][]uint16{}}
 		switch dc.Type {
 		case TypeInverter:
 			d.u = newInverter(dc)
@@ -274,6 +275,14 @@ func (s *Sim) Poke(name string, addr uint16, words ...uint16) error {
 	if err != nil {
 		return err
 	}
+	b := d.bank()
+	a := int(addr) - b.start
+	if a < 0 || a+len(words) > len(b.regs) {
+		return fmt.Errorf("modbussim: %s has no registers %d+%d", name, addr, len(words))
+	}
+	if _, ok := d.saved[int(addr)]; !ok {
+		d.saved[int(addr)] = append([]uint16(nil), b.regs[a:a+len(words)]...)
+	}
 	d.pokes[int(addr)] = append([]uint16(nil), words...)
 	d.applyPokes()
 	return nil
@@ -321,7 +330,11 @@ func (s *Sim) Unpoke(name string) error {
 	s.mu.Lock()
 	d, err := s.device(name)
 	if err == nil {
-		d.pokes = map[int][]uint16{}
+		b := d.bank()
+		for addr, w := range d.saved { // registers physics never rewrites (L, ID, marker)
+			copy(b.regs[addr-b.start:], w)
+		}
+		d.pokes, d.saved = map[int][]uint16{}, map[int][]uint16{}
 	}
 	s.mu.Unlock()
 	if err == nil {
