@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -246,4 +245,3 @@ func (b *tokenBucket) take(now time.Time) bool {
 	return true
 }
 
-var _ = slog.Default
