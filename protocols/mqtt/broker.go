@@ -244,4 +244,3 @@ func (b *tokenBucket) take(now time.Time) bool {
 	b.tokens--
 	return true
 }
-
