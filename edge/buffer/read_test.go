@@ -1,8 +1,12 @@
 package buffer
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestReadLimits(t *testing.T) {
@@ -96,5 +100,77 @@ func TestDeleteRangesHeadOldest(t *testing.T) {
 	}
 	if _, err := b.Delete(5, 4); err == nil {
 		t.Error("reversed range: want an error")
+	}
+}
+
+// TestDrainWhileAppending is the office in steady state: drivers append while
+// the uplink reads, "sends" and deletes. Every sample must come out exactly
+// once, in seq order.
+func TestDrainWhileAppending(t *testing.T) {
+	b := openT(t, tempPath(t), fastOpts())
+	const workers, calls, per = 4, 30, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range calls {
+				if err := b.Append(context.Background(), pvSamples((w*calls+c)*per, per)...); err != nil {
+					t.Error(err) // not Fatal: this is not the test goroutine
+					return
+				}
+			}
+		}()
+	}
+	appendsDone := make(chan struct{})
+	go func() { wg.Wait(); close(appendsDone) }()
+
+	seen := map[int64]bool{}
+	next, lastSeq := uint64(0), uint64(0)
+	for finished := false; ; {
+		select {
+		case <-appendsDone:
+			finished = true
+		case <-b.Notify():
+		case <-time.After(time.Second):
+		}
+		for {
+			first, n := uint64(0), 0
+			var err error
+			next, err = b.Read(next, 7, 0, func(seq uint64, line []byte) error {
+				if seq <= lastSeq {
+					return fmt.Errorf("seq %d after %d", seq, lastSeq)
+				}
+				lastSeq = seq
+				id, ok := lineID(string(line))
+				if !ok || seen[id] {
+					return fmt.Errorf("seq %d: id %d missing or seen twice", seq, id)
+				}
+				seen[id] = true
+				if n == 0 {
+					first = seq
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			if got, err := b.Delete(first, next-1); err != nil || got != n {
+				t.Fatalf("Delete(%d,%d) = %d,%v, want %d", first, next-1, got, err, n)
+			}
+		}
+		if finished {
+			break
+		}
+	}
+	if len(seen) != workers*calls*per {
+		t.Fatalf("drained %d samples, want %d", len(seen), workers*calls*per)
+	}
+	if st := b.Stats(); st.Count != 0 || st.Bytes != 0 {
+		t.Fatalf("after drain: count %d bytes %d, want empty", st.Count, st.Bytes)
 	}
 }
