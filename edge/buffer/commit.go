@@ -112,7 +112,7 @@ func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
 		default:
 		}
 	}
-	if res.fullDrops > 0 {
+	if err == nil && res.fullDrops > 0 {
 		b.log.Warn("buffer full: dropped oldest samples", "dropped", res.fullDrops, "max_bytes", b.opt.MaxBytes)
 	}
 }
