@@ -50,6 +50,8 @@ type device struct {
 	log  *slog.Logger
 	sink Sink
 
+	observe func(string, time.Duration)
+
 	mu     sync.Mutex // serialises poll and curtailment, which share the SunSpec map
 	poller poller
 	ss     *sunspecDevice // nil for template devices
@@ -102,6 +104,9 @@ func (d *device) cycle(ctx context.Context) {
 	d.mu.Unlock()
 	if ctx.Err() != nil {
 		return
+	}
+	if d.observe != nil {
+		d.observe(d.cfg.ID, time.Since(now))
 	}
 	d.count("polls", 1)
 	state := health.OK

@@ -51,6 +51,14 @@ func New(cfg Config, sink Sink, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
+// ObserveCycles installs a callback told how long each poll cycle took (for
+// metrics and the benchmark). Call before Run.
+func (s *Service) ObserveCycles(f func(deviceID string, took time.Duration)) {
+	for _, d := range s.devices {
+		d.observe = f
+	}
+}
+
 // Run polls until ctx is done, then closes every connection.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup

@@ -58,13 +58,15 @@ func (m *Map) Find(ids ...int) (ModelRef, bool) {
 // Discover finds the marker and walks the model chain. A transport error at
 // every base is returned as is (the device is unreachable, not non-SunSpec).
 func Discover(ctx context.Context, r Reader) (*Map, error) {
-	var lastIOErr error
+	var lastIOErr error // first transport error
 	answered := false
 	for _, base := range Bases {
 		regs, err := r.ReadHolding(ctx, base, 2)
 		if err != nil {
 			if !IsException(err) {
-				lastIOErr = err
+				if lastIOErr == nil { // the first failure says why; later ones may only say "backing off"
+					lastIOErr = err
+				}
 				if ctx.Err() != nil {
 					return nil, err
 				}
