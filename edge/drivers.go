@@ -1,8 +1,32 @@
 package edge
 
+import (
+	"fmt"
+	"io"
+
+	"github.com/polis-edge/polis/protocols/mqtt"
+)
+
 // buildDrivers creates the device services named in the config. Each protocol
 // package validates its own section; a driver that cannot be built stops the
 // daemon before anything starts.
 func (d *Daemon) buildDrivers() error {
+	if c := d.cfg.MQTT; c != nil {
+		s, err := mqtt.New(*c, d.state, d.sink, d.log.With("driver", "mqtt"))
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		d.mqtt = s
+		d.drivers = append(d.drivers, s)
+	}
 	return nil
 }
+
+// metricsWriter is implemented by drivers with metrics of their own.
+type metricsWriter interface {
+	WriteMetrics(w io.Writer) error
+}
+
+// MQTT is the office broker service, nil when the config has no mqtt section.
+// The HTTP command layer and tests reach the locker API through it.
+func (d *Daemon) MQTT() *mqtt.Service { return d.mqtt }

@@ -104,6 +104,11 @@ func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 				"device", dev.ID, "counter", k)
 		}
 	}
+	for _, drv := range d.drivers {
+		if mw, ok := drv.(metricsWriter); ok {
+			mw.WriteMetrics(w)
+		}
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.Gauge("polis_edge_go_heap_bytes", "Go heap in use.", float64(ms.HeapAlloc))

@@ -126,6 +126,7 @@ func Parse(data []byte) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	cfg.Drivers.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}

@@ -1,7 +1,28 @@
 package config
 
-// Drivers holds the device sections (modbus, ocpp, mqtt). Each protocol
-// package owns its own config type and validation; this file only wires them.
-type Drivers struct{}
+import (
+	"github.com/polis-edge/polis/protocols/mqtt"
+)
 
-func (d Drivers) validate() []string { return nil }
+// Drivers holds the device sections. Each protocol package owns its config
+// type, defaults and validation; a missing section means "no such devices".
+type Drivers struct {
+	MQTT *mqtt.Config `yaml:"mqtt"`
+}
+
+func (d *Drivers) applyDefaults() {
+	if d.MQTT != nil {
+		c := d.MQTT.WithDefaults()
+		d.MQTT = &c
+	}
+}
+
+func (d Drivers) validate() []string {
+	var errs []string
+	if d.MQTT != nil {
+		if err := d.MQTT.Validate(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	return errs
+}
