@@ -43,6 +43,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestEndToEndBatchesReachInfluxWithRegistryTags(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	f := startFleet(t, testConfig(in))
 	addr := f.Addrs()

@@ -9,6 +9,7 @@ import (
 )
 
 func TestBadInputIsRejectedCountedAndTheRestWritten(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	f := startFleet(t, testConfig(in))
 	a := mustOffice(t, f.Addrs().MQTT, "10001", "secret-a")
@@ -62,6 +63,7 @@ func TestBadInputIsRejectedCountedAndTheRestWritten(t *testing.T) {
 }
 
 func TestInfluxDownAnswersRetryThenBatchIsWrittenOnResend(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	f := startFleet(t, testConfig(in))
 	a := mustOffice(t, f.Addrs().MQTT, "10001", "secret-a")
@@ -97,6 +99,7 @@ func TestInfluxDownAnswersRetryThenBatchIsWrittenOnResend(t *testing.T) {
 }
 
 func TestRedeliveredBatchIsCountedOnce(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	f := startFleet(t, testConfig(in))
 	a := mustOffice(t, f.Addrs().MQTT, "10001", "secret-a")

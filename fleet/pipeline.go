@@ -11,14 +11,10 @@ import (
 	"github.com/polis-edge/polis/protocols/uplink"
 )
 
+// startBus subscribes before it serves: the listeners are bound since New,
+// and a batch published before the subscription existed would be PUBACKed by
+// the broker and then go nowhere.
 func (f *Fleet) startBus() error {
-	if f.embedded != nil {
-		if err := f.embedded.Serve(); err != nil {
-			return err
-		}
-	} else {
-		f.external.Connect()
-	}
 	// Telemetry is shared between fleet instances; every instance wants every
 	// status, to show the whole fleet's health.
 	if err := f.bus.SubscribeShared(uplink.Wildcard(uplink.KindTelemetry), f.onTelemetry); err != nil {
@@ -27,6 +23,10 @@ func (f *Fleet) startBus() error {
 	if err := f.bus.Subscribe(uplink.Wildcard(uplink.KindStatus), f.onStatus); err != nil {
 		return fmt.Errorf("subscribe status: %w", err)
 	}
+	if f.embedded != nil {
+		return f.embedded.Serve()
+	}
+	f.external.Connect()
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 )
 
 func TestOfficeConfinedToItsOwnPrefix(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	f := startFleet(t, testConfig(in))
 	addr := f.Addrs().MQTT
@@ -53,6 +54,7 @@ func TestOfficeConfinedToItsOwnPrefix(t *testing.T) {
 }
 
 func TestReloadRevokesAndAddsOffices(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	cfg := testConfig(in)
 	f := startFleet(t, cfg)

@@ -34,6 +34,7 @@ func plainBroker(t *testing.T) (*mqtt.Server, string) {
 }
 
 func TestTwoFleetsSplitTelemetryThroughSharedSubscription(t *testing.T) {
+	t.Parallel()
 	in := testserver.Influx(t)
 	srv, addr := plainBroker(t)
 	var fleets []*Fleet
