@@ -1,6 +1,8 @@
 package modbus_test
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/polis-edge/polis/protocols/modbus"
+	"github.com/polis-edge/polis/protocols/modbus/templates"
 )
 
 const exampleYAML = `
@@ -80,5 +83,28 @@ func TestConfigValidateNamesKey(t *testing.T) {
 	c := base()
 	if err := c.Validate(); err != nil {
 		t.Errorf("base config: %v", err)
+	}
+}
+
+func TestTestdataExamples(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/modbus/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Modbus modbus.Config `yaml:"modbus"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.Modbus.ApplyDefaults()
+	if err := doc.Modbus.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := templates.Load("../../testdata/modbus/custom-meter.yaml")
+	if err != nil || tpl.Name != "acme-m3" || len(tpl.Points) != 5 {
+		t.Fatalf("custom template: %v %+v", err, tpl)
 	}
 }
