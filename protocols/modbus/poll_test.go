@@ -80,3 +80,31 @@ func TestPollsSimulatedOfficeOverTCP(t *testing.T) {
 		t.Errorf("want one device_ok event for inv1, got %d", len(rec.events("inv1", "device_ok")))
 	}
 }
+
+// TestSmallMaxRegisters reads the inverter in 7-register requests: the values
+// must come out the same as with one big read.
+func TestSmallMaxRegisters(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim := startSim(t, ctx, nil)
+	cfg := config(
+		deviceCfg{id: "small", kind: "inverter", url: tcp(sim.Addr("inv1"))},
+		deviceCfg{id: "em24", kind: "meter", template: "em24", url: tcp(sim.Addr("em24"))},
+	)
+	cfg.Devices[0].MaxRegisters, cfg.Devices[1].MaxRegisters = 7, 3
+	svc, rec := startService(t, ctx, cfg)
+	waitFor(t, "decoded in small chunks", func() bool {
+		return deviceHealth(svc, "small").State == health.OK && rec.last("pv", "small", "string", "2") != nil &&
+			rec.last("grid", "em24") != nil
+	})
+	pv := rec.last("pv", "small").Fields
+	if v := f64(t, pv, "voltage_l2_v"); v < 220 || v > 240 {
+		t.Errorf("voltage %v", v)
+	}
+	if pv["state"] != "mppt" || f64(t, pv, "rated_power_w") != 20000 {
+		t.Errorf("fields %v", pv)
+	}
+	if e := f64(t, rec.last("grid", "em24").Fields, "export_energy_wh"); e < 100000 {
+		t.Errorf("em24 export energy %v", e)
+	}
+}

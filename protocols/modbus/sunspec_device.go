@@ -24,18 +24,17 @@ const absurdPolls = 3
 
 // sunspecDevice polls one SunSpec device; its state is guarded by device.mu.
 type sunspecDevice struct {
-	d       *device
-	smap    *sunspec.Map
-	main    sunspec.ModelRef // the inverter or meter model
-	spans   []span
-	info    map[string]string // Mn, Md, SN from model 1
-	ratedW  float64           // model 120 WRtg, 0 if unknown
-	wmaxW   float64           // model 121 WMax, 0 if unknown
-	acc     map[string]*accumulator
-	absurd  int
-	events  eventTracker
-	limit   *limitState
-	nowFunc func() time.Time
+	d      *device
+	smap   *sunspec.Map
+	main   sunspec.ModelRef // the inverter or meter model
+	spans  []span
+	info   map[string]string // Mn, Md, SN from model 1
+	ratedW float64           // model 120 WRtg, 0 if unknown
+	wmaxW  float64           // model 121 WMax, 0 if unknown
+	acc    map[string]*accumulator
+	absurd int
+	events eventTracker
+	limit  *limitState
 }
 
 func newSunspecDevice(d *device) *sunspecDevice {
