@@ -23,6 +23,7 @@ import (
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/edge/uplink"
 	"github.com/polis-edge/polis/protocols/health"
+	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/sample"
 )
@@ -40,6 +41,7 @@ type Daemon struct {
 	up      *uplink.Uplink
 	drivers []driver
 	mqtt    *mqtt.Service
+	modbus  *modbus.Service
 
 	httpLn net.Listener
 	ready  chan struct{}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 )
 
@@ -11,6 +12,14 @@ import (
 // package validates its own section; a driver that cannot be built stops the
 // daemon before anything starts.
 func (d *Daemon) buildDrivers() error {
+	if c := d.cfg.Modbus; c != nil {
+		s, err := modbus.New(*c, d.sink, d.log.With("driver", "modbus"))
+		if err != nil {
+			return fmt.Errorf("modbus: %w", err)
+		}
+		d.modbus = s
+		d.drivers = append(d.drivers, s)
+	}
 	if c := d.cfg.MQTT; c != nil {
 		s, err := mqtt.New(*c, d.state, d.sink, d.log.With("driver", "mqtt"))
 		if err != nil {
@@ -30,3 +39,7 @@ type metricsWriter interface {
 // MQTT is the office broker service, nil when the config has no mqtt section.
 // The HTTP command layer and tests reach the locker API through it.
 func (d *Daemon) MQTT() *mqtt.Service { return d.mqtt }
+
+// Modbus is the inverter and meter service, nil without a modbus section. The
+// rules reach curtailment (SetProductionLimit) through it.
+func (d *Daemon) Modbus() *modbus.Service { return d.modbus }

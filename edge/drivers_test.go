@@ -8,6 +8,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/polis-edge/polis/edge/config"
+	"github.com/polis-edge/polis/protocols/modbus/modbussim"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -56,4 +57,46 @@ mqtt:
 		s, err := in.Query(`SELECT "temperature_c","co2_ppm" FROM "env" WHERE "office"='12345' AND "device"='th-hall' AND "room"='hall'`)
 		return err == nil && len(s) == 1 && len(s[0].Values) == 1 && fmt.Sprint(s[0].Values[0][1]) == "21.5"
 	})
+}
+
+// TestInverterAndMeterReachInfluxDB: a simulated SunSpec inverter and an
+// SDM630 meter over Modbus TCP become pv and grid rows in InfluxDB, and the
+// devices show as ok in the office status.
+func TestInverterAndMeterReachInfluxDB(t *testing.T) {
+	in := testserver.Influx(t)
+	f := startFleet(t, in, "")
+	simCfg := modbussim.DefaultConfig()
+	simCfg.Clock = "2026-06-21T12:00:00+02:00" // midsummer noon: the roof produces
+	sim, err := modbussim.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	cfg := parseEdge(t, dataDir(t), f.Addrs().MQTT, fmt.Sprintf(`
+modbus:
+  buses:
+    - {id: inv-bus, url: "tcp://%s"}
+    - {id: meter-bus, url: "tcp://%s"}
+  devices:
+    - {id: inv1, bus: inv-bus, unit: 1, kind: inverter, poll: 500ms, sunspec: true, max_power_w: 30000}
+    - {id: grid, bus: meter-bus, unit: 1, kind: meter, poll: 500ms, template: sdm630, max_power_w: 60000}
+`, sim.Addr("inv1"), sim.Addr("sdm630")))
+	d, _ := startEdge(t, cfg)
+	waitFor(t, 60*time.Second, "pv and grid rows in InfluxDB", func() bool {
+		pv, err1 := in.Query(`SELECT count("ac_power_w") FROM "pv" WHERE "device"='inv1' AND "office"='12345'`)
+		grid, err2 := in.Query(`SELECT count("import_power_w") FROM "grid" WHERE "device"='grid'`)
+		return err1 == nil && err2 == nil && len(pv) == 1 && len(grid) == 1
+	})
+	st := d.status()
+	for _, dev := range st.Devices {
+		if dev.State != "ok" {
+			t.Errorf("device %s is %s (%s)", dev.ID, dev.State, dev.LastError)
+		}
+	}
+	if len(st.Devices) != 2 {
+		t.Fatalf("status lists %d devices, want 2", len(st.Devices))
+	}
 }

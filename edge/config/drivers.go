@@ -1,16 +1,21 @@
 package config
 
 import (
+	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 )
 
 // Drivers holds the device sections. Each protocol package owns its config
 // type, defaults and validation; a missing section means "no such devices".
 type Drivers struct {
-	MQTT *mqtt.Config `yaml:"mqtt"`
+	Modbus *modbus.Config `yaml:"modbus"`
+	MQTT   *mqtt.Config   `yaml:"mqtt"`
 }
 
 func (d *Drivers) applyDefaults() {
+	if d.Modbus != nil {
+		d.Modbus.ApplyDefaults()
+	}
 	if d.MQTT != nil {
 		c := d.MQTT.WithDefaults()
 		d.MQTT = &c
@@ -19,6 +24,11 @@ func (d *Drivers) applyDefaults() {
 
 func (d Drivers) validate() []string {
 	var errs []string
+	if d.Modbus != nil {
+		if err := d.Modbus.Validate(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if d.MQTT != nil {
 		if err := d.MQTT.Validate(); err != nil {
 			errs = append(errs, err.Error())
