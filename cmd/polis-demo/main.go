@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/edge"
-	edgeconfig "github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/fleet"
 	fleetconfig "github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/protocols/testserver"
@@ -84,13 +83,21 @@ func run(dir, httpAddr, mqttAddr string, n int, log *slog.Logger) error {
 	central.run(f.Run)
 	var edges []*edge.Daemon
 	for _, o := range demoOffices[:n] {
-		d, err := newEdge(dir, o, f.Addrs().MQTT, log)
+		off, err := startOffice(offices.ctx, dir, o, f.Addrs().MQTT)
+		if err != nil {
+			return err
+		}
+		cfg, err := off.edgeConfig()
+		if err != nil {
+			return err
+		}
+		d, err := edge.New(cfg, log.With("program", "polis-edge", "office", o.ID), version)
 		if err != nil {
 			return err
 		}
 		edges = append(edges, d)
 		offices.run(d.Run)
-		offices.run(func(ctx context.Context) error { return runSimulators(ctx, o.ID, d, log) })
+		offices.run(func(ctx context.Context) error { return off.runSensors(ctx, d, log) })
 	}
 	time.Sleep(500 * time.Millisecond)
 	printBanner(f.Addrs(), in, edges)
@@ -121,23 +128,6 @@ func newFleet(in *testserver.InfluxDB, httpAddr, mqttAddr string, n int, log *sl
 		cfg.Offices = append(cfg.Offices, o)
 	}
 	return fleet.New(cfg, log.With("program", "polis-fleet"))
-}
-
-func newEdge(dir string, o fleetconfig.Office, mqttAddr string, log *slog.Logger) (*edge.Daemon, error) {
-	cfg := edgeconfig.Default()
-	cfg.Office.ID, cfg.Office.Name = o.ID, o.Name
-	cfg.DataDir = filepath.Join(dir, "office-"+o.ID)
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Uplink.URL = "tcp://" + mqttAddr
-	cfg.Uplink.Password = "demo-" + o.ID
-	cfg.Telemetry.Interval = 5 * time.Second
-	if err := configureDevices(&cfg, o.ID); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return edge.New(cfg, log.With("program", "polis-edge", "office", o.ID), version)
 }
 
 func printBanner(a fleet.Addrs, in *testserver.InfluxDB, edges []*edge.Daemon) {
