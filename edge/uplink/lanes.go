@@ -56,12 +56,9 @@ func newLanes(st Store, now time.Time) *lanes {
 
 func (l *lanes) backlogDone() bool { return l.backlogNext >= l.liveFrom }
 
-// refill adds backlog tokens for the time elapsed; rate 0 means unlimited.
+// refill adds backlog tokens for the time elapsed (rate 0, unlimited, never
+// looks at them).
 func (l *lanes) refill(now time.Time, rate, burst int) {
-	if rate == 0 {
-		l.tokens = float64(burst)
-		return
-	}
 	l.tokens += now.Sub(l.refilled).Seconds() * float64(rate)
 	if l.tokens > float64(burst) {
 		l.tokens = float64(burst)

@@ -81,7 +81,8 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 				progressed = true
 			}
 		}
-		if !l.backlogDone() && l.tokens >= 1 && len(l.inflight) < u.opt.Window {
+		unlimited := u.opt.BacklogRate == 0
+		if !l.backlogDone() && (unlimited || l.tokens >= 1) && len(l.inflight) < u.opt.Window {
 			b, next, err := readBatch(u.store, l.backlogNext, l.liveFrom-1, u.opt.BatchSamples, u.opt.BatchBytes)
 			if err != nil {
 				return err
@@ -90,7 +91,9 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 			if b.count == 0 {
 				l.backlogNext = l.liveFrom
 			} else {
-				l.tokens -= float64(b.count)
+				if !unlimited {
+					l.tokens -= float64(b.count)
+				}
 				u.send(c, l, b, now)
 				progressed = true
 			}
@@ -139,10 +142,7 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 		u.log.Warn("ignoring ack for a range never sent", "seq", a.Seq, "last", a.Last)
 		return
 	}
-	if _, err := u.store.Delete(a.Seq, a.Last); err != nil {
-		u.log.Error("delete acked range", "seq", a.Seq, "last", a.Last, "err", err)
-		return
-	}
+	u.deleteAsync(a.Seq, a.Last)
 	delete(l.inflight, a.Seq)
 	u.acked.Add(1)
 	switch a.Status {
@@ -162,4 +162,19 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 		u.store.CountDrop("fleet_rejected", n)
 		u.log.Error("fleet rejected a whole batch", "seq", a.Seq, "last", a.Last, "error", a.Error)
 	}
+}
+
+// deleteAsync removes an acked range without holding up the sender: each
+// Delete is a durable commit, and waiting for one per ack capped the drain
+// at the disk's fsync rate. Deletes in flight together share one group
+// commit. Losing one in a crash only means the range is sent again, which
+// the fleet's idempotent writes absorb.
+func (u *Uplink) deleteAsync(first, last uint64) {
+	u.deletes.Add(1)
+	go func() {
+		defer u.deletes.Done()
+		if _, err := u.store.Delete(first, last); err != nil {
+			u.log.Error("delete acked range", "seq", first, "last", last, "err", err)
+		}
+	}()
 }

@@ -66,8 +66,9 @@ type Uplink struct {
 	acks chan wire.Ack
 	lost chan error
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	deletes sync.WaitGroup // acked ranges being deleted
 
 	sent, acked, resent, samplesAcked, rejected, retries atomic.Uint64
 	droppedAcks                                          atomic.Uint64
@@ -99,6 +100,7 @@ func (u *Uplink) Stats() Stats {
 
 // Run connects, forwards and reconnects until ctx is done.
 func (u *Uplink) Run(ctx context.Context) error {
+	defer u.deletes.Wait() // the buffer closes after Run returns
 	for attempt := 0; ctx.Err() == nil; {
 		client, err := u.connect(ctx)
 		if err != nil {
