@@ -5,12 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -29,7 +31,7 @@ func plainBroker(t *testing.T) (*mqtt.Server, string) {
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { broker.DrainClients(srv, 5*time.Second); srv.Close() })
 	return srv, l.Address()
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -116,7 +117,45 @@ func (e *Embedded) Ready() error {
 	return nil
 }
 
+// Close disconnects the offices, waits (briefly) until they are gone, then
+// stops the server. mochi 2.7.9's Close takes the client table's read lock
+// twice (GetByListener → Len); a client leaving at that moment queues a
+// writer between the two and deadlocks Close. Emptying the table first
+// removes those writers.
 func (e *Embedded) Close() error {
 	e.serving.Store(false)
+	DrainClients(e.srv, 5*time.Second)
 	return e.srv.Close()
+}
+
+// DrainClients disconnects every network client of srv and waits up to
+// timeout for them to leave the client table (see Embedded.Close).
+func DrainClients(srv *mqtt.Server, timeout time.Duration) {
+	for _, cl := range srv.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() {
+			srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		n := 0
+		for _, cl := range srv.Clients.GetAll() {
+			// Persistent sessions stay in the table after the link closes;
+			// only clean ones are still to be deleted.
+			if !cl.Net.Inline && (!cl.Closed() || cleanSession(cl)) {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func cleanSession(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
 }
