@@ -3,12 +3,13 @@ package uplink
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Batch is a run of buffered samples sent as one telemetry message.
@@ -34,36 +35,38 @@ const MaxDecompressed = 64 << 20
 // ErrMalformed wraps every reason a payload is not a usable batch.
 var ErrMalformed = errors.New("malformed batch")
 
-// EncodeBatch gzips a header line followed by the batch lines. Gzip at its
-// fastest level costs little CPU and shrinks line protocol about tenfold, which
-// matters on metered office uplinks.
+// Batches are zstd frames. Draining a backlog is CPU-bound on a small edge box
+// and on the fleet beside InfluxDB: zstd at its fastest level costs a fraction
+// of gzip's CPU on both ends and still shrinks line protocol about tenfold,
+// which matters on metered office uplinks. Both coders are safe for
+// concurrent use and reuse their state, so one of each, made on first use, serves the process.
+var (
+	encoder = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+			zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(1<<20))
+		return e
+	})
+	decoder = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxDecompressed+1<<20), zstd.WithDecoderConcurrency(0))
+		return d
+	})
+)
+
+// EncodeBatch compresses a header line followed by the batch lines.
 func EncodeBatch(b Batch) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(zw, "%soffice=%s seq=%d last=%d count=%d\n", headerPrefix, b.Office, b.Seq, b.Last, b.Count)
-	if _, err := zw.Write(b.Lines); err != nil {
-		return nil, fmt.Errorf("compress batch: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress batch: %w", err)
-	}
-	return buf.Bytes(), nil
+	header := fmt.Sprintf("%soffice=%s seq=%d last=%d count=%d\n", headerPrefix, b.Office, b.Seq, b.Last, b.Count)
+	plain := make([]byte, 0, len(header)+len(b.Lines))
+	plain = append(append(plain, header...), b.Lines...)
+	return encoder().EncodeAll(plain, make([]byte, 0, len(plain)/6)), nil
 }
 
 // DecodeBatch inflates and checks a payload's header. The lines themselves are
 // not parsed here: the fleet validates them one by one so that one bad sample
 // does not cost the rest of the batch.
 func DecodeBatch(payload []byte) (Batch, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(payload))
+	data, err := decoder().DecodeAll(payload, nil)
 	if err != nil {
-		return Batch{}, fmt.Errorf("%w: not gzip: %v", ErrMalformed, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
-	if err != nil {
-		return Batch{}, fmt.Errorf("%w: inflate: %v", ErrMalformed, err)
+		return Batch{}, fmt.Errorf("%w: not a zstd batch: %v", ErrMalformed, err)
 	}
 	if len(data) > MaxDecompressed {
 		return Batch{}, fmt.Errorf("%w: inflates beyond %d bytes", ErrMalformed, MaxDecompressed)

@@ -2,7 +2,6 @@ package uplink
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"testing"
 )
@@ -22,22 +21,26 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
-func gz(s string) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Write([]byte(s))
-	w.Close()
-	return b.Bytes()
+func gz(s string) []byte { return encoder().EncodeAll([]byte(s), nil) }
+
+func TestDecodeBatchRefusesABomb(t *testing.T) {
+	huge := encoder().EncodeAll(bytes.Repeat([]byte("x"), MaxDecompressed+1), nil)
+	if len(huge) > 1<<20 {
+		t.Fatalf("test payload not small: %d bytes", len(huge))
+	}
+	if _, err := DecodeBatch(huge); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("want ErrMalformed for a decompression bomb, got %v", err)
+	}
 }
 
 func TestDecodeBatchRejects(t *testing.T) {
 	cases := map[string][]byte{
-		"not gzip":       []byte("pv W=1 1"),
+		"not zstd":       []byte("pv W=1 1"),
 		"no header":      gz("pv W=1 1\n"),
 		"missing seq":    gz("#polis-batch v1 office=1 last=2 count=1\n"),
 		"bad number":     gz("#polis-batch v1 office=1 seq=x last=2 count=1\n"),
 		"inverted range": gz("#polis-batch v1 office=1 seq=5 last=2 count=1\n"),
-		"truncated gzip": gz("#polis-batch v1 office=1 seq=1 last=2 count=1\n")[:10],
+		"truncated zstd": gz("#polis-batch v1 office=1 seq=1 last=2 count=1\n")[:10],
 	}
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {
