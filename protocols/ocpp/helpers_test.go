@@ -70,7 +70,7 @@ type harness struct {
 	done   chan error
 }
 
-func openDB(t *testing.T) *bolt.DB {
+func openDB(t testing.TB) *bolt.DB {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
 	if err != nil {
@@ -80,7 +80,7 @@ func openDB(t *testing.T) *bolt.DB {
 	return db
 }
 
-func start(t *testing.T, cfg ocpp.Config, db *bolt.DB, rec *recorder) *harness {
+func start(t testing.TB, cfg ocpp.Config, db *bolt.DB, rec *recorder) *harness {
 	t.Helper()
 	svc, err := ocpp.New(cfg, db, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -125,4 +125,10 @@ func connector(h *harness, id string, n int) (ocpp.ConnectorState, bool) {
 		}
 	}
 	return ocpp.ConnectorState{}, false
+}
+
+type boltDB = bolt.DB
+
+func openBolt(dir string) (*bolt.DB, error) {
+	return bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
 }

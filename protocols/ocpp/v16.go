@@ -22,7 +22,7 @@ type handler16 struct{ s *Service }
 
 func (s *Service) newCentralSystem16() ocpp16.CentralSystem {
 	st := s.front.stacks[subproto16]
-	endpoint := ocppj.NewServer(st, s.dispatcher(), nil, profiles16()...)
+	endpoint := ocppj.NewServer(st, s.dispatcher(), newServerState(), profiles16()...)
 	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp16.NewCentralSystem(endpoint, st)
 	cs.SetCoreHandler(handler16{s})
