@@ -25,6 +25,7 @@ import (
 	"github.com/polis-edge/polis/protocols/health"
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
+	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/sample"
 )
 
@@ -42,6 +43,7 @@ type Daemon struct {
 	drivers []driver
 	mqtt    *mqtt.Service
 	modbus  *modbus.Service
+	ocpp    *ocpp.Service
 
 	httpLn net.Listener
 	ready  chan struct{}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
+	"github.com/polis-edge/polis/protocols/ocpp"
 )
 
 // buildDrivers creates the device services named in the config. Each protocol
@@ -18,6 +19,14 @@ func (d *Daemon) buildDrivers() error {
 			return fmt.Errorf("modbus: %w", err)
 		}
 		d.modbus = s
+		d.drivers = append(d.drivers, s)
+	}
+	if c := d.cfg.OCPP; c != nil {
+		s, err := ocpp.New(*c, d.state, d.sink, d.log.With("driver", "ocpp"))
+		if err != nil {
+			return fmt.Errorf("ocpp: %w", err)
+		}
+		d.ocpp = s
 		d.drivers = append(d.drivers, s)
 	}
 	if c := d.cfg.MQTT; c != nil {
@@ -43,3 +52,7 @@ func (d *Daemon) MQTT() *mqtt.Service { return d.mqtt }
 // Modbus is the inverter and meter service, nil without a modbus section. The
 // rules reach curtailment (SetProductionLimit) through it.
 func (d *Daemon) Modbus() *modbus.Service { return d.modbus }
+
+// OCPP is the chargers' local central system, nil without an ocpp section. The
+// rules set charging limits (SetLimit) and read connectors (Snapshot) through it.
+func (d *Daemon) OCPP() *ocpp.Service { return d.ocpp }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/protocols/modbus/modbussim"
+	"github.com/polis-edge/polis/protocols/ocpp"
+	"github.com/polis-edge/polis/protocols/ocpp/ocppsim"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -99,4 +101,47 @@ modbus:
 	if len(st.Devices) != 2 {
 		t.Fatalf("status lists %d devices, want 2", len(st.Devices))
 	}
+}
+
+// TestChargerSessionReachesInfluxDB: a simulated OCPP 1.6J charge point boots
+// against the office, charges a fleet van, obeys a limit set through the Go
+// API the rules use, and its evse and session points reach InfluxDB.
+func TestChargerSessionReachesInfluxDB(t *testing.T) {
+	in := testserver.Influx(t)
+	f := startFleet(t, in, "")
+	cfg := parseEdge(t, dataDir(t), f.Addrs().MQTT, `
+ocpp:
+  listen: 127.0.0.1:0
+  security_profile: 1
+  meter_sample_interval: 1s
+  chargers:
+    - {id: CP01, password: "sixteen-chars-pw", connectors: 1}
+  auth:
+    tags:
+      - {id: "04A1B2C3", group: fleet, departure: "07:30"}
+`)
+	d, _ := startEdge(t, cfg)
+	cp, err := ocppsim.New(ocppsim.Config{
+		URL: "ws://" + d.OCPP().Addr().String() + "/ocpp", ID: "CP01", Password: "sixteen-chars-pw",
+		MeterInterval: time.Second, ProfileDelay: 100 * time.Millisecond, Tick: 100 * time.Millisecond,
+	}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go cp.Run(t.Context())
+	waitFor(t, 30*time.Second, "the charger to connect", cp.Connected)
+	if err := cp.Plug(1, ocppsim.Car{IdTag: "04A1B2C3", BatteryWh: 60000, SoCPct: 30, MaxCurrentA: 16, Phases: 3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the van to draw power", func() bool { return cp.PowerW() > 5000 })
+	res, err := d.OCPP().SetLimit(t.Context(), "CP01", 1, ocpp.Limit{Unit: "A", Value: 8, Phases: 3})
+	if err != nil || res.Status != "confirmed" {
+		t.Fatalf("limit: %+v, %v", res, err)
+	}
+	waitFor(t, 30*time.Second, "the van to obey 8 A", func() bool { p := cp.PowerW(); return p > 0 && p <= 3*230*8*1.05 })
+	waitFor(t, 60*time.Second, "evse and session rows in InfluxDB", func() bool {
+		evse, err1 := in.Query(`SELECT count("power_w") FROM "evse" WHERE "device"='CP01' AND "office"='12345'`)
+		sess, err2 := in.Query(`SELECT * FROM "session" WHERE "device"='CP01' AND "group"='fleet'`)
+		return err1 == nil && err2 == nil && len(evse) == 1 && len(sess) == 1
+	})
 }

@@ -3,18 +3,23 @@ package config
 import (
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
+	"github.com/polis-edge/polis/protocols/ocpp"
 )
 
 // Drivers holds the device sections. Each protocol package owns its config
 // type, defaults and validation; a missing section means "no such devices".
 type Drivers struct {
 	Modbus *modbus.Config `yaml:"modbus"`
+	OCPP   *ocpp.Config   `yaml:"ocpp"`
 	MQTT   *mqtt.Config   `yaml:"mqtt"`
 }
 
 func (d *Drivers) applyDefaults() {
 	if d.Modbus != nil {
 		d.Modbus.ApplyDefaults()
+	}
+	if d.OCPP != nil {
+		d.OCPP.Defaults()
 	}
 	if d.MQTT != nil {
 		c := d.MQTT.WithDefaults()
@@ -26,6 +31,11 @@ func (d Drivers) validate() []string {
 	var errs []string
 	if d.Modbus != nil {
 		if err := d.Modbus.Validate(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if d.OCPP != nil {
+		if err := d.OCPP.Validate(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
