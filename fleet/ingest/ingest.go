@@ -122,8 +122,18 @@ func (r Result) finish() Result {
 
 // prepare validates each line, stamps office and registry tags, and returns
 // the lines to write ('\n' separated, no trailing newline) plus alarm events.
+//
+// This is the fleet's hot path. Most lines are checked in place and the tags
+// spliced in after the existing ones (InfluxDB sorts tags itself); only
+// events (needed whole for the alarm list), unsigned fields (re-encoded as
+// int for InfluxDB 1.8) and lines already carrying a registry tag key take
+// the slow parse-and-re-encode path.
 func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byte, []sample.Sample) {
 	tags := in.tags(office)
+	var suffix []byte // the registry tags, escaped once per batch
+	for _, t := range tags {
+		suffix = sample.AppendTag(suffix, t.Key, t.Value)
+	}
 	out := make([]byte, 0, len(lines)+len(lines)/4)
 	var events []sample.Sample
 	for len(lines) > 0 {
@@ -132,13 +142,20 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byt
 		if len(raw) == 0 || raw[0] == '#' {
 			continue
 		}
-		s, err := sample.ParseLine(raw)
+		conflict := false
+		info, err := sample.Check(raw, func(k []byte) {
+			for _, t := range tags {
+				if string(k) == t.Key {
+					conflict = true
+				}
+			}
+		})
 		if err != nil {
 			ack.Rejected++
 			ack.Reasons[lineReason(raw)]++
 			continue
 		}
-		if o, ok := s.Tags[sample.TagOffice]; ok && o != office {
+		if info.Office != "" && info.Office != office {
 			ack.Rejected++
 			ack.Reasons[ReasonWrongOffice]++
 			continue
@@ -146,17 +163,30 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byt
 		if len(out) > 0 {
 			out = append(out, '\n')
 		}
-		n := len(out)
-		if out, err = stamp(out, s, raw, office, tags); err != nil {
-			out = out[:max(n-1, 0)]
-			ack.Rejected++
-			ack.Reasons[ReasonInvalidValue]++
-			continue
+		if info.Measurement == sample.MeasurementEvents || info.HasUint || conflict {
+			n := len(out)
+			s, err := sample.ParseLine(raw)
+			if err == nil {
+				out, err = stamp(out, s, raw, office, tags)
+			}
+			if err != nil {
+				out = out[:max(n-1, 0)]
+				ack.Rejected++
+				ack.Reasons[ReasonInvalidValue]++
+				continue
+			}
+			if isAlarm(s) {
+				events = append(events, s)
+			}
+		} else {
+			out = append(out, raw[:info.KeyEnd]...)
+			if info.Office == "" {
+				out = sample.AppendTag(out, sample.TagOffice, office)
+			}
+			out = append(out, suffix...)
+			out = append(out, raw[info.KeyEnd:]...)
 		}
 		ack.Accepted++
-		if isAlarm(s) {
-			events = append(events, s)
-		}
 	}
 	return out, events
 }
