@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"hash/fnv"
 	"fmt"
 	"log/slog"
 	"os"
@@ -47,7 +48,7 @@ type office struct {
 func startOffice(ctx context.Context, dir string, o fleetconfig.Office, mqttFleet string) (*office, error) {
 	s := sites[o.ID]
 	simCfg := modbussim.DefaultConfig()
-	simCfg.Lat, simCfg.Lon, simCfg.Seed, simCfg.Cloudiness = s.lat, s.lon, int64(len(o.ID)*7919+int(o.ID[0])), 0.3
+	simCfg.Lat, simCfg.Lon, simCfg.Seed, simCfg.Cloudiness = s.lat, s.lon, int64(seedOf(o.ID)), 0.3
 	sim, err := modbussim.New(simCfg)
 	if err != nil {
 		return nil, fmt.Errorf("office %s: modbus simulator: %w", o.ID, err)
@@ -93,7 +94,7 @@ mqtt:
 		y += fmt.Sprintf("    - {id: %s, password: %s, preset: %s, room: %s}\n", s.ID, s.Password, preset, roomOf(s.ID))
 	}
 	y += "    - {id: bank1, kind: locker, password: demo}\n"
-	return y
+	return y + ocppYAML()
 }
 
 func roomOf(id string) string {
@@ -118,9 +119,16 @@ func (o *office) runSensors(ctx context.Context, d *edge.Daemon, log *slog.Logge
 		}
 	}
 	cfg := mqttsim.Config{
-		URL: "tcp://" + d.MQTT().Addr().String(), Interval: 10 * time.Second, Seed: uint64(len(o.id)),
+		URL: "tcp://" + d.MQTT().Addr().String(), Interval: 10 * time.Second, Seed: seedOf(o.id),
 		Sensors: demoSensors,
 		Banks:   []mqttsim.BankConfig{{ID: "bank1", Password: "demo", Compartments: 24, ActivityPerHour: 30, DoorLeftOpenProb: 0.05}},
 	}
 	return mqttsim.Run(ctx, cfg, log.With("sim", "mqtt", "office", o.id))
+}
+
+// seedOf gives each office its own, repeatable randomness.
+func seedOf(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64() >> 1
 }

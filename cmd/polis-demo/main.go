@@ -98,6 +98,7 @@ func run(dir, httpAddr, mqttAddr string, n int, log *slog.Logger) error {
 		edges = append(edges, d)
 		offices.run(d.Run)
 		offices.run(func(ctx context.Context) error { return off.runSensors(ctx, d, log) })
+		offices.run(func(ctx context.Context) error { return off.runChargers(ctx, d, log) })
 	}
 	time.Sleep(500 * time.Millisecond)
 	printBanner(f.Addrs(), in, edges)
