@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/edge"
+	edgeconfig "github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/fleet"
 	fleetconfig "github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/protocols/simoffice"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -83,22 +85,11 @@ func run(dir, httpAddr, mqttAddr string, n int, log *slog.Logger) error {
 	central.run(f.Run)
 	var edges []*edge.Daemon
 	for _, o := range demoOffices[:n] {
-		off, err := startOffice(offices.ctx, dir, o, f.Addrs().MQTT)
-		if err != nil {
-			return err
-		}
-		cfg, err := off.edgeConfig()
-		if err != nil {
-			return err
-		}
-		d, err := edge.New(cfg, log.With("program", "polis-edge", "office", o.ID), version)
+		d, err := startOffice(offices, dir, o, f.Addrs().MQTT, log)
 		if err != nil {
 			return err
 		}
 		edges = append(edges, d)
-		offices.run(d.Run)
-		offices.run(func(ctx context.Context) error { return off.runSensors(ctx, d, log) })
-		offices.run(func(ctx context.Context) error { return off.runChargers(ctx, d, log) })
 	}
 	time.Sleep(500 * time.Millisecond)
 	printBanner(f.Addrs(), in, edges)
@@ -129,6 +120,57 @@ func newFleet(in *testserver.InfluxDB, httpAddr, mqttAddr string, n int, log *sl
 		cfg.Offices = append(cfg.Offices, o)
 	}
 	return fleet.New(cfg, log.With("program", "polis-fleet"))
+}
+
+// startOffice starts one office's simulated devices and its edge, with the
+// edge.yaml an installer would have written in the office's directory.
+func startOffice(g *group, dir string, o fleetconfig.Office, fleetMQTT string, log *slog.Logger) (*edge.Daemon, error) {
+	s := sites[o.ID]
+	sim, err := simoffice.Start(g.ctx, simoffice.Config{ID: o.ID, Name: o.Name, Lat: s.lat, Lon: s.lon})
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "office-"+o.ID)
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(data, "edge.yaml")
+	yaml := sim.EdgeYAML(fleetMQTT, "demo-"+o.ID, "127.0.0.1:0", "127.0.0.1:0")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := edgeconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := edge.New(cfg, log.With("program", "polis-edge", "office", o.ID), version)
+	if err != nil {
+		return nil, err
+	}
+	g.run(d.Run)
+	g.run(func(ctx context.Context) error {
+		for d.MQTT().Addr() == nil { // the office broker binds when the edge runs
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		return sim.RunSensors(ctx, "tcp://"+d.MQTT().Addr().String(), log)
+	})
+	g.run(func(ctx context.Context) error {
+		return sim.RunChargers(ctx, "ws://"+d.OCPP().Addr().String()+"/ocpp", log)
+	})
+	return d, nil
+}
+
+// site is where a demo office is, for its PV curve.
+type site struct{ lat, lon float64 }
+
+var sites = map[string]site{
+	"47011": {43.84, 12.37}, // Montecopiolo
+	"12054": {44.69, 7.18},  // Ostana
+	"85020": {40.54, 16.04}, // Castelmezzano
 }
 
 func printBanner(a fleet.Addrs, in *testserver.InfluxDB, edges []*edge.Daemon) {

@@ -80,14 +80,14 @@ func (o Options) withDefaults() Options {
 
 // Stats is a snapshot for metrics and the health page.
 type Stats struct {
-	Count      int64
-	Bytes      int64 // logical bytes: keys + values + entryOverhead per entry
-	MaxBytes   int64
-	OldestTime time.Time         // sample time of the oldest stored sample, zero if empty
-	Dropped    map[string]uint64 // by reason, persisted across restarts
-	Appended   uint64            // samples stored since Open
-	Commits    uint64            // transactions since Open
-	Recovered  int               // corrupt files moved aside by Open
+	Count      int64             `json:"samples"`
+	Bytes      int64             `json:"bytes"` // logical bytes: keys + values + entryOverhead per entry
+	MaxBytes   int64             `json:"max_bytes"`
+	OldestTime time.Time         `json:"oldest_time,omitzero"` // sample time of the oldest stored sample
+	Dropped    map[string]uint64 `json:"dropped"`              // by reason, persisted across restarts
+	Appended   uint64            `json:"appended"`             // samples stored since Open
+	Commits    uint64            `json:"commits"`              // transactions since Open
+	Recovered  int               `json:"recovered"`            // corrupt files moved aside by Open
 }
 
 // Buffer is a durable FIFO of line-protocol lines keyed by sequence number.

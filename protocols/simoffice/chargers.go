@@ -1,4 +1,4 @@
-package main
+package simoffice
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/lorenzodonini/ocpp-go/ocpp1.6/core"
 
-	"github.com/polis-edge/polis/edge"
 	"github.com/polis-edge/polis/protocols/ocpp/ocppsim"
 )
 
@@ -21,9 +20,9 @@ var demoChargers = []struct{ id, tag string }{
 
 const chargerPassword = "demo-charger-pass-16"
 
-func ocppYAML() string {
+func ocppYAML(listen string) string {
 	y := `ocpp:
-  listen: 127.0.0.1:0
+  listen: ` + listen + `
   security_profile: 1
   meter_sample_interval: 10s
   chargers:
@@ -39,21 +38,22 @@ func ocppYAML() string {
 `
 }
 
-// runChargers connects the office's charge points to its edge and lets cars
-// come and go; the meter simulator sees their power in the grid balance.
-func (o *office) runChargers(ctx context.Context, d *edge.Daemon, log *slog.Logger) error {
+// RunChargers connects the office's charge points to the edge's OCPP endpoint
+// (ws://host:port/ocpp) and lets cars come and go; the meter simulator sees
+// their power in the grid balance.
+func (o *Office) RunChargers(ctx context.Context, url string, log *slog.Logger) error {
 	var cps []*ocppsim.ChargePoint
 	for _, c := range demoChargers {
 		cp, err := ocppsim.New(ocppsim.Config{
-			URL: "ws://" + d.OCPP().Addr().String() + "/ocpp", ID: c.id, Password: chargerPassword,
+			URL: url, ID: c.id, Password: chargerPassword,
 			MeterInterval: 10 * time.Second,
-		}, log.With("sim", "ocpp", "office", o.id, "charger", c.id))
+		}, log.With("sim", "ocpp", "office", o.cfg.ID, "charger", c.id))
 		if err != nil {
 			return err
 		}
 		cps = append(cps, cp)
 		go cp.Run(ctx)
-		go drive(ctx, cp, c.tag, rand.New(rand.NewPCG(seedOf(o.id), uint64(len(cps)))))
+		go drive(ctx, cp, c.tag, rand.New(rand.NewPCG(o.seed, uint64(len(cps)))))
 	}
 	o.modbus.SetChargerPower(ocppsim.TotalPower(cps...))
 	<-ctx.Done()
