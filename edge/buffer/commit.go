@@ -158,11 +158,21 @@ func (b *Buffer) writeTx(tx *bolt.Tx, cur state, batch []*request, drops map[str
 		drops = maps.Clone(drops)
 		drops[DropBufferFull] += res.fullDrops
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], res.head)
-	if err := meta.Put(keyNextSeq, v[:]); err != nil {
-		return err
+	// Count and bytes live beside the data, in the same transaction, so
+	// Open need not read every entry to rebuild them: on an eMMC edge box
+	// that scan took seconds per restart for a full buffer.
+	for key, val := range map[string]uint64{
+		string(keyNextSeq): res.head,
+		string(keyCount):   uint64(cur.count + res.added - res.removed),
+		string(keyBytes):   uint64(cur.bytes + res.addedB - res.removedB),
+	} {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], val)
+		if err := meta.Put([]byte(key), v[:]); err != nil {
+			return err
+		}
 	}
+	var v [8]byte
 	for reason, n := range drops {
 		total := cur.dropped[reason] + n
 		binary.BigEndian.PutUint64(v[:], total)

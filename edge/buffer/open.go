@@ -18,6 +18,8 @@ var (
 	bucketData = []byte("data")
 	bucketMeta = []byte("meta")
 	keyNextSeq = []byte("next_seq")
+	keyCount   = []byte("count") // entries stored, kept by every commit
+	keyBytes   = []byte("bytes") // their logical bytes
 )
 
 const dropKeyPrefix = "drop:"
@@ -122,42 +124,54 @@ func loadState(tx *bolt.Tx, st *state) error {
 	}
 	st.head = 1 // seq 0 is never assigned, so Read(0, ...) means "from the start"
 	st.dropped = map[string]uint64{}
+	counted := 0
 	err = meta.ForEach(func(k, v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("meta key %q: value of %d bytes", k, len(v))
 		}
+		n := binary.BigEndian.Uint64(v)
 		switch {
 		case string(k) == string(keyNextSeq):
-			st.head = max(st.head, binary.BigEndian.Uint64(v))
+			st.head = max(st.head, n)
+		case string(k) == string(keyCount):
+			st.count, counted = int64(n), counted+1
+		case string(k) == string(keyBytes):
+			st.bytes, counted = int64(n), counted+1
 		case strings.HasPrefix(string(k), dropKeyPrefix):
-			st.dropped[strings.TrimPrefix(string(k), dropKeyPrefix)] = binary.BigEndian.Uint64(v)
+			st.dropped[strings.TrimPrefix(string(k), dropKeyPrefix)] = n
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	var last uint64
-	err = data.ForEach(func(k, v []byte) error {
+	if counted < 2 { // a file from before the counts were kept
+		st.count, st.bytes = 0, 0
+		if err := scanCounts(data, st); err != nil {
+			return err
+		}
+	}
+	if k, first := data.Cursor().First(); k != nil {
 		if len(k) != 8 {
 			return fmt.Errorf("data key of %d bytes", len(k))
 		}
-		seq := binary.BigEndian.Uint64(k)
-		if st.count == 0 {
-			st.oldest, st.oldestTime = seq, lineTime(v)
+		st.oldest, st.oldestTime = binary.BigEndian.Uint64(k), lineTime(first)
+		last, _ := data.Cursor().Last()
+		st.head = max(st.head, binary.BigEndian.Uint64(last)+1)
+	}
+	return nil
+}
+
+// scanCounts rebuilds count and bytes by reading every entry.
+func scanCounts(data *bolt.Bucket, st *state) error {
+	return data.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("data key of %d bytes", len(k))
 		}
-		last = seq
 		st.count++
 		st.bytes += entrySize(v)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if st.count > 0 {
-		st.head = max(st.head, last+1)
-	}
-	return nil
 }
 
 func entrySize(line []byte) int64 { return int64(8 + len(line) + entryOverhead) }
