@@ -163,7 +163,7 @@ func writeDirect(b *testing.B, in *testserver.InfluxDB, n int, measurement strin
 	return time.Since(start)
 }
 
-func fillBuffer(b *testing.B, dir string, n int) {
+func fillBuffer(b testing.TB, dir string, n int) {
 	buf, err := buffer.Open(filepath.Join(dir, "buffer.db"), buffer.Options{MaxBytes: 2 << 30})
 	if err != nil {
 		b.Fatal(err)
@@ -182,7 +182,7 @@ func fillBuffer(b *testing.B, dir string, n int) {
 	}
 }
 
-func writeEdgeConfig(b *testing.B, dir, mqttAddr string) string {
+func writeEdgeConfig(b testing.TB, dir, mqttAddr string) string {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"time"
 
@@ -18,6 +19,10 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", d.handleReady)
 	mux.HandleFunc("GET /metrics", d.handleMetrics)
 	mux.HandleFunc("GET /api/v1/status", d.handleStatus)
+	if d.cfg.HTTP.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	return mux
 }
 

@@ -242,27 +242,41 @@ func (b *Buffer) appendBatch(data *bolt.Bucket, cur state, batch []*request, res
 // dropOldest deletes entries from the front until at least need bytes are freed
 // or the bucket is empty.
 func dropOldest(data *bolt.Bucket, need int64) (n int, freed int64, err error) {
+	var keys [][]byte
 	c := data.Cursor()
-	for k, v := c.First(); k != nil && freed < need; k, v = c.First() {
+	for k, v := c.First(); k != nil && freed < need; k, v = c.Next() {
+		keys = append(keys, k)
 		freed += entrySize(v)
-		if err := c.Delete(); err != nil {
-			return n, freed, err
-		}
-		n++
 	}
-	return n, freed, nil
+	n, err = deleteKeys(data, keys)
+	return n, freed, err
 }
 
 func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err error) {
 	var from [8]byte
 	binary.BigEndian.PutUint64(from[:], first)
+	var keys [][]byte
 	c := data.Cursor()
-	for k, v := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Seek(from[:]) {
+	for k, v := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Next() {
+		keys = append(keys, k)
 		freed += entrySize(v)
-		if err := c.Delete(); err != nil {
-			return n, freed, err
-		}
-		n++
 	}
-	return n, freed, nil
+	n, err = deleteKeys(data, keys)
+	return n, freed, err
+}
+
+// deleteKeys deletes after the walk that found the keys: a cursor that
+// deletes as it goes must Seek again after each delete (Next skips), and
+// bbolt keeps emptied leaves until the commit, so every such Seek stepped
+// over all the leaves emptied so far in the transaction: quadratic in the
+// range, and half the edge's CPU in a backlog drain. Bucket.Delete descends
+// straight to each key instead. The keys point into the memory map, which
+// stays valid for the transaction.
+func deleteKeys(data *bolt.Bucket, keys [][]byte) (int, error) {
+	for i, k := range keys {
+		if err := data.Delete(k); err != nil {
+			return i, fmt.Errorf("delete entry: %w", err)
+		}
+	}
+	return len(keys), nil
 }

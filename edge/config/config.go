@@ -75,6 +75,7 @@ type Uplink struct {
 // HTTP configures the local API (health, metrics, status).
 type HTTP struct {
 	Listen string `yaml:"listen"` // empty disables it
+	Pprof  bool   `yaml:"pprof"`  // serve /debug/pprof/ for diagnosing CPU and memory
 }
 
 // Telemetry configures the edge's reports about itself.
