@@ -44,8 +44,12 @@ fmt-check:
 test: tools vet fmt-check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# Benchmarks with real peers; figures go to docs/benchmarks.md. The `bench`
+# build tag holds the long multi-process ones out of the normal suite.
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	$(GO) test -tags bench -run TestBench50Devices -v -timeout 10m ./protocols/modbus/ | grep -v '^=== '
+	$(GO) test -tags bench -run '^$$' -bench HundredChargePoints -benchtime 1x -timeout 10m ./protocols/ocpp/
 
 demo: tools
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/polis-demo
