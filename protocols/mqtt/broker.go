@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,11 +21,13 @@ import (
 // PUBACK is written, so a QoS 1 message is acknowledged only once the
 // buffer holds it, and a slow or flooding device delays nobody else.
 type embedded struct {
-	s      *Service
-	srv    *mochi.Server
-	acl    *acl
-	bound  atomic.Pointer[net.TCPAddr]
-	closed atomic.Bool
+	s         *Service
+	srv       *mochi.Server
+	acl       *acl
+	admission *admission
+	bound     atomic.Pointer[net.TCPAddr]
+	listeners sync.Map // listener id → *net.TCPAddr
+	closed    atomic.Bool
 }
 
 func newEmbedded(s *Service) (*embedded, error) {
@@ -40,7 +41,7 @@ func newEmbedded(s *Service) (*embedded, error) {
 	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps,
 		ClientNetReadBufferSize: 1024, ClientNetWriteBufferSize: 1024,
 		Logger: s.log.With("part", "broker"), SysTopicResendInterval: 60})
-	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg)}
+	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg), admission: newAdmission(s.cfg)}
 	h := &hook{e: e}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker hook: %w", err)
@@ -51,8 +52,8 @@ func newEmbedded(s *Service) (*embedded, error) {
 func (e *embedded) start(context.Context) error {
 	cfg := e.s.cfg
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
-	if err := e.srv.AddListener(tcp); err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	if err := e.add(tcp, "listen "+cfg.Listen); err != nil {
+		return err
 	}
 	if a, err := net.ResolveTCPAddr("tcp", tcp.Address()); err == nil {
 		e.bound.Store(a)
@@ -62,20 +63,38 @@ func (e *embedded) start(context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mqtt.tls: %w", err)
 		}
-		l := listeners.NewTCP(listeners.Config{ID: "tls", Address: cfg.TLS.Listen,
+		l := listeners.NewTCP(listeners.Config{ID: ListenerTLS, Address: cfg.TLS.Listen,
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-		if err := e.srv.AddListener(l); err != nil {
-			return fmt.Errorf("listen tls %s: %w", cfg.TLS.Listen, err)
+		if err := e.add(l, "listen tls "+cfg.TLS.Listen); err != nil {
+			return err
 		}
 	}
 	if cfg.WebSocket != nil {
-		l := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: cfg.WebSocket.Listen})
-		if err := e.srv.AddListener(l); err != nil {
-			return fmt.Errorf("listen websocket %s: %w", cfg.WebSocket.Listen, err)
+		l := newWSListener(ListenerWebSocket, cfg.WebSocket.Listen, int64(e.srv.Options.Capabilities.MaximumPacketSize))
+		if err := e.add(l, "listen websocket "+cfg.WebSocket.Listen); err != nil {
+			return err
 		}
 	}
 	return e.srv.Serve()
 }
+
+// add binds a listener and remembers its address (":0" resolved).
+func (e *embedded) add(l listeners.Listener, what string) error {
+	if err := e.srv.AddListener(l); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if a, err := net.ResolveTCPAddr("tcp", l.Address()); err == nil {
+		e.listeners.Store(l.ID(), a)
+	}
+	return nil
+}
+
+// Listener ids for Service.ListenerAddr.
+const (
+	ListenerTCP       = "tcp"
+	ListenerTLS       = "tls"
+	ListenerWebSocket = "ws"
+)
 
 func (e *embedded) publish(_ context.Context, topic string, payload []byte) error {
 	return e.srv.Publish(topic, payload, false, 1)
@@ -109,26 +128,38 @@ type hook struct {
 func (h *hook) ID() string { return "polis-mqtt" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnDisconnect,
-		mochi.OnPublish, mochi.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnSessionEstablished,
+		mochi.OnACLCheck, mochi.OnDisconnect, mochi.OnPublish, mochi.OnWillSent}, []byte{b})
 }
 
-func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+// OnConnect admits or refuses a connection with its own CONNACK code:
+// server unavailable (3) when full, not authorised (5) for bad credentials,
+// identifier rejected (2) for another username's client id.
+func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	user := string(cl.Properties.Username)
-	s := h.e.s
-	if atomic.LoadInt64(&h.e.srv.Info.ClientsConnected) >= int64(s.cfg.Limits.MaxClients) {
-		h.refuseUser(user, "max_clients")
-		return false
+	code, reason := h.admit(cl, user, pk.Connect.Password)
+	if code == packets.CodeSuccess {
+		lim := h.e.s.cfg.Limits
+		h.conns.Store(cl, &conn{username: user, bucket: newTokenBucket(lim.MaxPublishRate, lim.PublishBurst)})
+		return nil
 	}
-	want, ok := h.e.acl.passwords[user]
-	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
-		h.refuseUser(user, "auth_failed")
-		s.log.Warn("mqtt login refused", "username", user, "remote", cl.Net.Remote)
-		return false
+	h.refuseUser(user, reason)
+	h.e.s.log.Warn("mqtt connection refused", "reason", reason, "username", user, "client_id", cl.ID, "remote", cl.Net.Remote)
+	if err := h.e.srv.SendConnack(cl, code, false, nil); err != nil {
+		return fmt.Errorf("refuse %s: %w", cl.ID, err)
 	}
-	lim := s.cfg.Limits
-	h.conns.Store(cl, &conn{username: user, bucket: newTokenBucket(lim.MaxPublishRate, lim.PublishBurst)})
-	return true
+	return code
+}
+
+// OnConnectAuthenticate only confirms OnConnect's decision: mochi refuses
+// every client unless some hook authenticates it.
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	_, ok := h.conns.Load(cl)
+	return ok
+}
+
+func (h *hook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	h.e.admission.registered(cl.ID)
 }
 
 // refuseUser counts a refusal on the devices of that username, or as an
@@ -160,6 +191,7 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 }
 
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, _ bool) {
+	h.e.admission.registered(cl.ID)
 	c, ok := h.conns.LoadAndDelete(cl)
 	if ok && err != nil && !errors.Is(err, packets.CodeDisconnect) {
 		h.e.s.clientDropped(c.(*conn).username)

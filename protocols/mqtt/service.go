@@ -113,6 +113,19 @@ func (s *Service) Run(ctx context.Context) error {
 // bound it, and in external mode).
 func (s *Service) Addr() net.Addr { return s.transport.addr() }
 
+// ListenerAddr is the bound address of one embedded-broker listener
+// (ListenerTCP, ListenerTLS or ListenerWebSocket), nil if it does not run.
+func (s *Service) ListenerAddr(id string) net.Addr {
+	e, ok := s.transport.(*embedded)
+	if !ok {
+		return nil
+	}
+	if a, ok := e.listeners.Load(id); ok {
+		return a.(*net.TCPAddr)
+	}
+	return nil
+}
+
 // Devices reports every configured device.
 func (s *Service) Devices() []health.Device {
 	out := make([]health.Device, 0, len(s.devices))
