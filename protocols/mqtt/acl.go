@@ -59,6 +59,8 @@ func newACL(cfg Config) *acl {
 					for _, k := range []string{locker.KindStatus, locker.KindEvent, locker.KindResult, locker.KindAvailability} {
 						add(a.read, o.Username, locker.Topic(d.ID, k))
 					}
+					add(a.write, o.Username, locker.Topic(d.ID, locker.KindRequest))
+					add(a.read, o.Username, locker.ReplyTopic(d.ID, o.Username))
 				}
 			}
 		}

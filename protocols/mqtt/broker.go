@@ -14,6 +14,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/polis-edge/polis/protocols/mqtt/locker"
 )
 
 // embedded is the office broker. Device messages are handled inside the
@@ -168,7 +170,10 @@ func (h *hook) refuseUser(user, reason string) {
 	s := h.e.s
 	devs := s.byUser[user]
 	if len(devs) == 0 {
-		s.stats.reject("", reason)
+		if !s.isOperator(user) {
+			user = "" // unknown usernames must not grow the metrics
+		}
+		s.stats.reject(user, reason)
 		return
 	}
 	for _, d := range devs {
@@ -216,6 +221,11 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	case !c.bucket.take(time.Now()):
 		h.refuseUser(c.username, "rate_limited")
 		return pk, refusal(cl, packets.ErrQuotaExceeded)
+	}
+	if bank, kind, ok := locker.ParseTopic(pk.TopicName); ok && kind == locker.KindRequest {
+		// The ACL let only operators covering this bank publish here.
+		h.e.s.operatorRequest(c.username, bank, pk.Payload)
+		return pk, packets.CodeSuccessIgnore // the edge answers; nobody else hears it
 	}
 	if err := h.e.s.handle(context.Background(), pk.TopicName, pk.Payload); err != nil {
 		// Not durable: no PUBACK, so the device keeps the message and resends it.

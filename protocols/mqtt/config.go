@@ -230,8 +230,8 @@ func (c Config) Validate() error {
 	passwords := map[string]string{}
 	for i, o := range c.Operators {
 		key := fmt.Sprintf("mqtt.operators[%d]", i)
-		if o.Username == "" {
-			return errors.New(key + ".username: required")
+		if o.Username == "" || strings.ContainsAny(o.Username, "/+#") {
+			return fmt.Errorf("%s.username: %q must be non-empty without / + # (it names the reply topic)", key, o.Username)
 		}
 		if _, dup := passwords[o.Username]; dup {
 			return fmt.Errorf("%s.username: %q used twice", key, o.Username)

@@ -73,6 +73,15 @@ func (s *Service) authorize(operator, cmd, bank, compartment string) error {
 	return fmt.Errorf("unknown operator %q", operator)
 }
 
+func (s *Service) isOperator(user string) bool {
+	for _, o := range s.cfg.Operators {
+		if o.Username == user {
+			return true
+		}
+	}
+	return false
+}
+
 type commandPublisher struct{ s *Service }
 
 func (p commandPublisher) PublishCommand(ctx context.Context, bank string, payload []byte) error {
@@ -107,6 +116,12 @@ func (s *Service) handleLocker(ctx context.Context, d *device, kind string, payl
 		}
 	case locker.KindCmd:
 		return nil // our own command, seen by an external-mode subscription
+	case locker.KindRequest:
+		// External mode: the site broker does not tell who published, so
+		// there is no operator to authorise.
+		d.reject("request_unsupported", "operator requests need the embedded broker")
+		s.stats.reject(d.cfg.ID, "request_unsupported")
+		return nil
 	default:
 		d.reject("unknown_topic", "no locker topic "+kind)
 		s.stats.reject(d.cfg.ID, "unknown_topic")

@@ -35,7 +35,8 @@ type Service struct {
 	byUser  map[string][]*device // broker username → its devices
 	cmd     *locker.Commander
 
-	transport transport // embedded broker or external client
+	transport transport       // embedded broker or external client
+	runCtx    context.Context // Run's ctx, for work started by broker hooks
 	stats     *stats
 
 	pendingMu sync.Mutex
@@ -92,6 +93,7 @@ func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service,
 
 // Run serves until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	s.runCtx = ctx // before any listener accepts, so hooks see it
 	if err := s.transport.start(ctx); err != nil {
 		return fmt.Errorf("mqtt %s: %w", s.cfg.Mode, err)
 	}

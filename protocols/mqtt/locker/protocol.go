@@ -27,10 +27,16 @@ const (
 	KindCmd          = "cmd"          // edge → controller, QoS 1
 	KindResult       = "result"       // controller → edge, QoS 1
 	KindAvailability = "availability" // controller → edge, retained, last will "offline"
+	KindRequest      = "request"      // operator → edge (embedded broker only), QoS 1
+	KindReply        = "reply"        // edge → operator, under reply/<operator>, QoS 1
 )
 
 // Topic returns the topic of one kind for a bank.
 func Topic(bank, kind string) string { return TopicRoot + "/" + bank + "/" + kind }
+
+// ReplyTopic is where the edge answers operator's requests about bank;
+// only that operator may read it.
+func ReplyTopic(bank, operator string) string { return Topic(bank, KindReply) + "/" + operator }
 
 // ParseTopic splits a locker topic into bank and kind.
 func ParseTopic(topic string) (bank, kind string, ok bool) {
@@ -142,7 +148,17 @@ const (
 	ResultDone     = "done"
 	ResultRefused  = "refused"
 	ResultTimedOut = "timed_out" // set by the edge only
+	// ResultError answers an operator request the edge could not take (bad
+	// JSON, missing field, reused id): it was not sent to the bank.
+	ResultError = "error"
 )
+
+// Reply answers an operator's request on its reply topic: the command's
+// record as the Go API returns it.
+type Reply struct {
+	V int `json:"v"`
+	Record
+}
 
 // Result answers a Command.
 type Result struct {
