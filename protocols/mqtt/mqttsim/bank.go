@@ -24,6 +24,14 @@ type BankConfig struct {
 	ActivityPerHour float64 `yaml:"activity_per_hour"`
 	// DoorLeftOpenProb is the chance a door stays open after a pickup.
 	DoorLeftOpenProb float64 `yaml:"door_left_open_prob"`
+	// PowerFailuresPerDay is the mean rate of mains failures; the
+	// controller then runs on its UPS (status power "battery") until mains
+	// returns, after OutageSeconds on average (default 600).
+	PowerFailuresPerDay float64 `yaml:"power_failures_per_day"`
+	OutageSeconds       float64 `yaml:"outage_seconds"`
+	// FaultsPerDay is the mean rate of controller faults (reported, then
+	// the controller carries on, as after a watchdog reset).
+	FaultsPerDay float64 `yaml:"faults_per_day"`
 }
 
 // Bank is a locker controller speaking the locker protocol: it obeys
@@ -39,6 +47,7 @@ type Bank struct {
 	results  map[string]locker.Result // executed command ids, for retries
 	executed int
 	seq      int
+	power    string // mains, or battery during a power failure
 }
 
 // NewBank prepares a bank for the broker at url.
@@ -49,7 +58,10 @@ func NewBank(cfg BankConfig, url string, seed uint64) *Bank {
 	if cfg.Compartments == 0 {
 		cfg.Compartments = 24
 	}
-	b := &Bank{cfg: cfg, url: url, rng: rand.New(rand.NewPCG(seed, 7)),
+	if cfg.OutageSeconds <= 0 {
+		cfg.OutageSeconds = 600
+	}
+	b := &Bank{cfg: cfg, url: url, rng: rand.New(rand.NewPCG(seed, 7)), power: locker.PowerMains,
 		comps: map[string]*locker.Compartment{}, results: map[string]locker.Result{}}
 	for i := 1; i <= cfg.Compartments; i++ {
 		id := fmt.Sprintf("%c%02d", 'A'+(i-1)/10, (i-1)%10+1)
@@ -100,7 +112,8 @@ func (b *Bank) Run(ctx context.Context) error {
 
 // step runs one second of customer and courier activity.
 func (b *Bank) step(now time.Time) {
-	if b.cfg.ActivityPerHour <= 0 || b.rng.Float64() >= b.cfg.ActivityPerHour/3600 {
+	b.hazards()
+	if b.cfg.ActivityPerHour <= 0 || !b.chance(b.cfg.ActivityPerHour/3600) {
 		b.closeDoors()
 		return
 	}
@@ -155,6 +168,61 @@ func (b *Bank) Tamper(compartment string) {
 	b.mu.Lock()
 	e := b.event(locker.EventTamper, compartment, "")
 	e.Detail = "door forced without command"
+	b.mu.Unlock()
+	b.publishEvent(e)
+}
+
+// hazards runs one second of the bank's bad luck: mains failures and
+// controller faults at their configured daily rates.
+func (b *Bank) hazards() {
+	b.mu.Lock()
+	onBattery := b.power == locker.PowerBattery
+	b.mu.Unlock()
+	switch {
+	case !onBattery && b.cfg.PowerFailuresPerDay > 0 && b.chance(b.cfg.PowerFailuresPerDay/86400):
+		b.PowerFailure()
+	case onBattery && b.chance(1/b.cfg.OutageSeconds):
+		b.PowerRestored()
+	}
+	if b.cfg.FaultsPerDay > 0 && b.chance(b.cfg.FaultsPerDay/86400) {
+		b.ControllerFault("watchdog reset")
+	}
+}
+
+// chance draws from the bank's generator, which paho's goroutine shares.
+func (b *Bank) chance(p float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rng.Float64() < p
+}
+
+// PowerFailure reports lost mains: the controller carries on from its UPS.
+func (b *Bank) PowerFailure() {
+	b.setPower(locker.PowerBattery, locker.EventPowerFailure, "mains lost, running on UPS")
+}
+
+// PowerRestored reports mains back.
+func (b *Bank) PowerRestored() { b.setPower(locker.PowerMains, locker.EventPowerRestored, "") }
+
+func (b *Bank) setPower(power, typ, detail string) {
+	b.mu.Lock()
+	if b.power == power {
+		b.mu.Unlock()
+		return
+	}
+	b.power = power
+	e := b.event(typ, "", "")
+	e.Detail = detail
+	b.mu.Unlock()
+	b.publishEvent(e)
+	b.publishStatus()
+}
+
+// ControllerFault reports a controller fault, as a technician's test would.
+func (b *Bank) ControllerFault(detail string) {
+	b.mu.Lock()
+	e := b.event(locker.EventControllerFault, "", "")
+	e.Detail = detail
 	b.mu.Unlock()
 	b.publishEvent(e)
 }
@@ -220,7 +288,7 @@ func (b *Bank) publishEvent(e locker.Event) { b.publish(locker.KindEvent, e) }
 func (b *Bank) publishStatus() {
 	b.mu.Lock()
 	temp := 18 + 4*b.rng.Float64()
-	st := locker.Status{V: locker.Version, Bank: b.cfg.ID, Online: true, Power: locker.PowerMains, TemperatureC: &temp, Time: time.Now().UTC()}
+	st := locker.Status{V: locker.Version, Bank: b.cfg.ID, Online: true, Power: b.power, TemperatureC: &temp, Time: time.Now().UTC()}
 	for _, id := range b.sortedIDs() {
 		st.Compartments = append(st.Compartments, *b.comps[id])
 	}
