@@ -68,7 +68,9 @@ func TestSimulatedBankPowerAndControllerFaults(t *testing.T) {
 	rec.waitFor(t, "bank1 status", 1, measurement("bank1", "locker"))
 
 	onBattery := func(dev string) func(sample.Sample) bool {
-		return func(smp sample.Sample) bool { return measurement(dev, "locker")(smp) && smp.Fields["power"] == "battery" }
+		return func(smp sample.Sample) bool {
+			return measurement(dev, "locker")(smp) && smp.Fields["power"] == "battery"
+		}
 	}
 	critical := func(dev, kind string) func(sample.Sample) bool {
 		return func(smp sample.Sample) bool {
