@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -26,26 +25,13 @@ var testOffices = []config.Office{
 	{ID: "20002", Password: "secret-b", Name: "Ufficio Postale Bardi", Comune: "Bardi", ISTAT: "034003", Province: "PR", Region: "Emilia-Romagna"},
 }
 
-// logBuf keeps the fleet's log and shows it only if the test fails, so a
-// goroutine logging after the test ended cannot panic the test binary.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
+// testLogger keeps the fleet's log and shows it only if the test fails; a
+// goroutine logging after the test ended writes to the buffer, not to t.
 func testLogger(t testing.TB) *slog.Logger {
-	lb := &logBuf{}
+	lb := &testserver.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			lb.mu.Lock()
-			t.Logf("fleet log:\n%s", lb.b.String())
-			lb.mu.Unlock()
+			t.Logf("fleet log:\n%s", lb.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -90,7 +90,7 @@ func FreePort() (int, error) {
 // Its log is shown only when the test fails.
 func Influx(t testing.TB) *InfluxDB {
 	t.Helper()
-	var log syncBuffer
+	var log SyncBuffer
 	in, err := StartInflux(t.TempDir(), &log)
 	if err != nil {
 		t.Fatalf("start influxd: %v\n%s", err, log.String())
@@ -307,13 +307,15 @@ func (in *InfluxDB) Count(measurement, where string) (int, error) {
 	return n, nil
 }
 
-// syncBuffer collects a child's output for the test log.
-type syncBuffer struct {
+// SyncBuffer collects output written by other goroutines (a child process's
+// copier, a server's logger) for a test to read or show on failure. It keeps
+// the first MiB: the start of a log is what explains a failure.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.b.Len() > 1<<20 { // keep the log bounded; the start of it is what explains a failure
@@ -322,7 +324,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
