@@ -26,6 +26,9 @@ type device struct {
 	cfg     Device
 	mapping *mapping.Mapping // sensors only
 	tags    map[string]string
+	// bucket limits the device's message rate in external mode, where the
+	// site broker, not the edge, owns the connections.
+	bucket tokenBucket
 
 	mu       sync.Mutex
 	presence presence

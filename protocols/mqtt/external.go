@@ -65,14 +65,25 @@ func (x *external) start(ctx context.Context) error {
 
 // onMessage runs in paho's router goroutine (order matters), one message at
 // a time; unacknowledged messages come back after a reconnect.
+//
+// The limits are the embedded broker's, applied per device: a flood or an
+// oversized payload is acknowledged (the site broker must not redeliver
+// it) and counted, and never reaches the buffer.
 func (x *external) onMessage(_ paho.Client, m paho.Message) {
-	if len(m.Payload()) > int(x.s.cfg.Limits.MaxPayload) {
-		if d, _ := x.s.route(m.Topic()); d != nil {
-			d.reject("oversized", fmt.Sprintf("%d bytes", len(m.Payload())))
-			x.s.stats.reject(d.cfg.ID, "oversized")
+	if d, _ := x.s.route(m.Topic()); d != nil {
+		reason, detail := "", ""
+		switch {
+		case len(m.Payload()) > int(x.s.cfg.Limits.MaxPayload):
+			reason, detail = "oversized", fmt.Sprintf("%d bytes", len(m.Payload()))
+		case !d.bucket.take(time.Now()):
+			reason, detail = "rate_limited", fmt.Sprintf("over %g messages/s", x.s.cfg.Limits.MaxPublishRate)
 		}
-		m.Ack()
-		return
+		if reason != "" {
+			d.reject(reason, detail)
+			x.s.stats.reject(d.cfg.ID, reason)
+			m.Ack()
+			return
+		}
 	}
 	if err := x.s.handle(context.Background(), m.Topic(), m.Payload()); err != nil {
 		x.s.log.Warn("message not buffered; not acknowledged", "topic", m.Topic(), "err", err)

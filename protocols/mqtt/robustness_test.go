@@ -9,6 +9,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -126,4 +127,49 @@ func TestExternalBrokerMode(t *testing.T) {
 	if err != nil || res.Result != "done" {
 		t.Fatalf("open via mosquitto = %+v, %v", res, err)
 	}
+}
+
+func TestExternalModeRateLimit(t *testing.T) {
+	broker := testserver.Mosquitto(t, testserver.WithUsers(map[string]string{
+		"edge": "edge-pass", "th-hall": "th-pass", "z2m": "z2m-pass"}))
+	rec := newRecorder()
+	cfg := officeConfig()
+	cfg.Mode = ModeExternal
+	cfg.Limits = Limits{MaxPayload: 1024, MaxPublishRate: 1, PublishBurst: 5}
+	cfg.External = External{URL: broker.URL, Username: "edge", Password: "edge-pass", ClientID: "edge-" + t.Name()}
+	s := startService(t, cfg, rec, openDB(t))
+	gw := mustDial(t, broker.URL, "z2m", "z2m-pass")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rec.find(measurement("air-hall", "env"))) == 0 && time.Now().Before(deadline) {
+		publish(t, gw, "zigbee2mqtt/air-hall", []byte(`{"co2": 650}`)) // until the edge subscribed
+		time.Sleep(200 * time.Millisecond)
+	}
+	rec.waitFor(t, "air-hall via mosquitto", 1, measurement("air-hall", "env"))
+
+	// th-hall floods the site broker; the edge keeps the burst and refuses the rest.
+	const flood = 50
+	th := mustDial(t, broker.URL, "th-hall", "th-pass")
+	for i := 0; i < flood; i++ {
+		publish(t, th, "zigbee2mqtt/th-hall", fmt.Appendf(nil, `{"temperature": %d}`, 10+i%20))
+	}
+	publish(t, th, "zigbee2mqtt/th-hall", []byte(strings.Repeat("x", 2000)))
+	waitCounter(t, s, "th-hall", "rejected_oversized", 1) // after the flood: order is kept
+	stored := len(rec.find(measurement("th-hall", "env")))
+	var limited uint64
+	for _, d := range s.Devices() {
+		if d.ID == "th-hall" {
+			limited = d.Counters["rejected_rate_limited"]
+		}
+	}
+	if stored+int(limited) != flood {
+		t.Errorf("flood: %d stored + %d refused != %d sent: messages lost or double-counted", stored, limited, flood)
+	}
+	if stored > flood/2 {
+		t.Errorf("flood not limited: %d of %d stored", stored, flood)
+	}
+	// The other device is not affected.
+	publish(t, gw, "zigbee2mqtt/air-hall", []byte(`{"co2": 700}`))
+	rec.waitFor(t, "air-hall after the flood", 1, func(smp sample.Sample) bool {
+		return measurement("air-hall", "env")(smp) && smp.Fields["co2_ppm"] == 700.0
+	})
 }

@@ -71,6 +71,7 @@ func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service,
 		if err != nil {
 			return nil, err
 		}
+		d.bucket = newTokenBucket(cfg.Limits.MaxPublishRate, cfg.Limits.PublishBurst)
 		s.devices = append(s.devices, d)
 		s.byTopic[dc.Topic] = d
 		s.byUser[dc.Username] = append(s.byUser[dc.Username], d)
