@@ -122,3 +122,21 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// The example configs an installer starts from must stay valid.
+func TestTestdataConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/edge/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example configs in testdata/edge")
+	}
+	for _, f := range files {
+		cfg, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if cfg.Modbus == nil || cfg.OCPP == nil || cfg.MQTT == nil {
+			t.Errorf("%s: example lacks a device section", f)
+		}
+	}
+}
