@@ -45,7 +45,7 @@ type Stats struct {
 	Connected      bool      `json:"connected"`
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	Connects       uint64    `json:"connects"`
-	ConnectErrors  uint64    `json:"connect_errors"`
+	Errors         uint64    `json:"errors"` // failed connects and lost connections
 	LastError      string    `json:"last_error,omitempty"`
 	BatchesSent    uint64    `json:"batches_sent"`
 	BatchesAcked   uint64    `json:"batches_acked"`
@@ -245,6 +245,6 @@ func (u *Uplink) setError(err error) {
 	}
 	u.mu.Lock()
 	u.stats.LastError = err.Error()
-	u.stats.ConnectErrors++
+	u.stats.Errors++
 	u.mu.Unlock()
 }
