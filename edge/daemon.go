@@ -173,12 +173,13 @@ func (d *Daemon) HTTPAddr() string {
 	return d.httpLn.Addr().String()
 }
 
-// Sink is where drivers put samples: the buffer, with the office tag added.
-func (d *Daemon) Sink() interface {
+// Sink is what every driver appends samples to.
+type Sink interface {
 	Append(ctx context.Context, s ...sample.Sample) error
-} {
-	return d.sink
 }
+
+// Sink is where drivers put samples: the buffer, with the office tag added.
+func (d *Daemon) Sink() Sink { return d.sink }
 
 // Run starts everything and blocks until ctx is done, then shuts down in
 // order: drivers stop producing, the uplink says goodbye, the buffer commits
