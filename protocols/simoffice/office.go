@@ -122,7 +122,9 @@ func roomOf(id string) string {
 func (o *Office) RunSensors(ctx context.Context, url string, log *slog.Logger) error {
 	cfg := mqttsim.Config{
 		URL: url, Interval: 10 * time.Second, Seed: o.seed, Sensors: Sensors,
-		Banks: []mqttsim.BankConfig{{ID: "bank1", Password: "demo", Compartments: 24, ActivityPerHour: 30, DoorLeftOpenProb: 0.05}},
+		// Rare mains failures and controller faults, so the dashboard shows alarms.
+		Banks: []mqttsim.BankConfig{{ID: "bank1", Password: "demo", Compartments: 24, ActivityPerHour: 30,
+			DoorLeftOpenProb: 0.05, PowerFailuresPerDay: 2, OutageSeconds: 120, FaultsPerDay: 1}},
 	}
 	return mqttsim.Run(ctx, cfg, log.With("sim", "mqtt", "office", o.cfg.ID))
 }
