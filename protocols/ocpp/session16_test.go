@@ -20,6 +20,9 @@ func runSim(t *testing.T, cfg ocppsim.Config) (*ocppsim.ChargePoint, context.Can
 		cfg.MeterInterval = time.Second
 	}
 	cfg.Tick, cfg.ProfileDelay = 100*time.Millisecond, 200*time.Millisecond
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 3 * time.Second
+	}
 	cp, err := ocppsim.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func (h handler201) OnHeartbeat(id string, _ *availability.HeartbeatRequest) (*a
 
 func (h handler201) OnStatusNotification(id string, r *availability.StatusNotificationRequest) (*availability.StatusNotificationResponse, error) {
 	h.s.afterMessage(id, func() { h.s.configure201(id) })
-	if err := h.s.status(id, r.EvseID, string(r.ConnectorStatus), "", when201(r.Timestamp)); err != nil {
+	if err := h.s.status(id, r.EvseID, h.s.connectorStatus201(id, r.EvseID, r.ConnectorStatus), "", when201(r.Timestamp)); err != nil {
 		return nil, err
 	}
 	return availability.NewStatusNotificationResponse(), nil
@@ -163,6 +163,28 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 		}
 	}
 	return resp, nil
+}
+
+// connectorStatus201 keeps what a transaction told us: 2.0.1 says only
+// "Occupied" where 1.6 says Preparing, Charging, SuspendedEV..., and the
+// rules need to know whether the car is charging. A StatusNotification
+// (Occupied) after TransactionEvent (Charging) must not hide that while the
+// transaction runs.
+func (s *Service) connectorStatus201(id string, evse int, st availability.ConnectorStatus) string {
+	if st != availability.ConnectorStatusOccupied {
+		return string(st)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.chargers[id]; c != nil {
+		if cs := c.Connectors[evse]; cs != nil && cs.Session != nil {
+			switch cs.Status {
+			case "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing":
+				return cs.Status
+			}
+		}
+	}
+	return string(st)
 }
 
 // chargingStatus gives 2.0.1 charging states the 1.6 status names the rules

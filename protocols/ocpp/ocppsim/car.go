@@ -7,7 +7,17 @@ import (
 	"time"
 
 	"github.com/lorenzodonini/ocpp-go/ocpp1.6/core"
-	"github.com/lorenzodonini/ocpp-go/ocpp1.6/types"
+)
+
+// Connector states, in 1.6 words; the 2.0.1 wire maps them onto connector
+// status and charging state.
+const (
+	stAvailable     = "Available"
+	stPreparing     = "Preparing"
+	stCharging      = "Charging"
+	stSuspendedEVSE = "SuspendedEVSE"
+	stFinishing     = "Finishing"
+	stUnavailable   = "Unavailable"
 )
 
 // Car is a simulated vehicle plugged into a connector.
@@ -29,7 +39,7 @@ type limit struct {
 
 type connector struct {
 	id       int
-	status   core.ChargePointStatus
+	status   string
 	car      *Car
 	session  *simSession
 	energyWh float64 // the connector's register, never reset
@@ -38,23 +48,37 @@ type connector struct {
 	limit    limit // in force
 }
 
-// simSession tracks the id the central system assigned; messages queued
-// while offline read it when they are finally sent.
+// simSession is one transaction. Messages queued while offline read its id
+// when they are finally sent: in 1.6 the central system assigns it.
 type simSession struct {
-	txID int
+	id  string
+	seq int // 2.0.1 TransactionEvent seqNo
 }
 
-// Plug connects a car and starts a session: Preparing, StartTransaction,
-// Charging. The messages go through the offline queue.
+// reading is what the connector's meter shows at one moment.
+type reading struct {
+	energyWh, powerW, offeredA, voltageV float64
+	currentA                             [3]float64
+	socPct                               float64 // < 0: no car
+}
+
+// Plug connects a car and starts a session: Preparing, StartTransaction
+// (2.0.1: TransactionEvent Started), Charging. The messages go through the
+// offline queue.
 func (c *ChargePoint) Plug(n int, car Car) error {
+	_, err := c.plug(n, car)
+	return err
+}
+
+func (c *ChargePoint) plug(n int, car Car) (*simSession, error) {
 	c.mu.Lock()
 	cn, err := c.conn(n)
-	if err != nil || cn.car != nil {
+	if err == nil && (cn.car != nil || cn.status == stUnavailable) {
+		err = fmt.Errorf("ocppsim %s: connector %d occupied or unavailable", c.cfg.ID, n)
+	}
+	if err != nil {
 		c.mu.Unlock()
-		if err == nil {
-			err = fmt.Errorf("ocppsim %s: connector %d occupied", c.cfg.ID, n)
-		}
-		return err
+		return nil, err
 	}
 	if car.TargetSoC == 0 {
 		car.TargetSoC = 100
@@ -62,61 +86,79 @@ func (c *ChargePoint) Plug(n int, car Car) error {
 	if car.Phases == 0 {
 		car.Phases = 3
 	}
-	cn.car, cn.status = &car, core.ChargePointStatusPreparing
-	ss := &simSession{}
-	cn.session = ss
-	meterStart := int(cn.energyWh)
+	ss := &simSession{id: c.w.localTxID(n)}
+	cn.car, cn.status, cn.session = &car, stPreparing, ss
+	meterStart := math.Round(cn.energyWh)
 	c.mu.Unlock()
 	c.enqueueStatus(n)
-	at := types.NewDateTime(time.Now())
+	at := time.Now()
 	c.enqueue(func() error {
-		conf, err := c.cp.StartTransaction(n, car.IdTag, meterStart, at)
+		accepted, err := c.w.startTx(n, ss, car.IdTag, meterStart, at)
 		if err != nil {
 			return err
 		}
+		if !accepted {
+			// StopTransactionOnInvalidId: the charger ends what it started
+			// for a tag the central system refused; the car stays plugged.
+			c.endSession(n, ss, "DeAuthorized", false)
+			return nil
+		}
 		c.mu.Lock()
-		ss.txID = conf.TransactionId
-		accepted := conf.IdTagInfo != nil && conf.IdTagInfo.Status == types.AuthorizationStatusAccepted
-		if accepted {
-			cn.status = core.ChargePointStatusCharging
-		} else {
-			cn.status = core.ChargePointStatusSuspendedEVSE
+		if cn.session == ss {
+			cn.status = stCharging
 		}
 		c.mu.Unlock()
 		c.enqueueStatus(n)
 		return nil
 	})
-	return nil
+	return ss, nil
 }
 
-// Unplug ends the session with reason (Local, EVDisconnected, Remote, ...).
+// Unplug ends the session with reason (Local, EVDisconnected, Remote, ...)
+// and takes the car away.
 func (c *ChargePoint) Unplug(n int, reason core.Reason) error {
 	c.mu.Lock()
 	cn, err := c.conn(n)
-	if err != nil || cn.session == nil {
-		c.mu.Unlock()
-		if err == nil {
-			err = fmt.Errorf("ocppsim %s: no session on connector %d", c.cfg.ID, n)
-		}
+	if err == nil && cn.car == nil {
+		err = fmt.Errorf("ocppsim %s: no car on connector %d", c.cfg.ID, n)
+	}
+	var ss *simSession
+	if err == nil {
+		ss = cn.session
+	}
+	c.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	ss, idTag, meterStop := cn.session, cn.car.IdTag, int(math.Round(cn.energyWh))
-	cn.car, cn.session, cn.currentA, cn.status = nil, nil, 0, core.ChargePointStatusAvailable
+	if ss != nil {
+		c.endSession(n, ss, string(reason), true)
+		return nil
+	}
+	c.mu.Lock()
+	cn.car, cn.status = nil, stAvailable
 	c.mu.Unlock()
-	at := types.NewDateTime(time.Now())
-	data := []types.MeterValue{{Timestamp: at, SampledValue: []types.SampledValue{
-		{Value: strconv.Itoa(meterStop), Measurand: types.MeasurandEnergyActiveImportRegister, Unit: types.UnitOfMeasureWh, Context: types.ReadingContextTransactionEnd}}}}
-	c.enqueue(func() error {
-		c.mu.Lock()
-		txID := ss.txID
-		c.mu.Unlock()
-		_, err := c.cp.StopTransaction(meterStop, at, txID, func(r *core.StopTransactionRequest) {
-			r.IdTag, r.Reason, r.TransactionData = idTag, reason, data
-		})
-		return err
-	})
 	c.enqueueStatus(n)
 	return nil
+}
+
+// endSession stops ss on connector n with reason; unplug also takes the car
+// away (else the connector stays Finishing with the car on the cable).
+func (c *ChargePoint) endSession(n int, ss *simSession, reason string, unplug bool) {
+	c.mu.Lock()
+	cn := c.conns[n]
+	if cn.session != ss {
+		c.mu.Unlock()
+		return
+	}
+	idTag, meterStop := cn.car.IdTag, math.Round(cn.energyWh)
+	cn.session, cn.currentA, cn.status = nil, 0, stFinishing
+	if unplug {
+		cn.car, cn.status = nil, stAvailable
+	}
+	c.mu.Unlock()
+	at := time.Now()
+	c.enqueue(func() error { return c.w.stopTx(n, ss, idTag, meterStop, at, reason) })
+	c.enqueueStatus(n)
 }
 
 // step advances the physics by dt: each car draws what the limit, the
@@ -126,7 +168,7 @@ func (c *ChargePoint) step(dt time.Duration) {
 	defer c.mu.Unlock()
 	for _, cn := range c.conns[1:] {
 		cn.currentA = 0
-		if cn.car == nil || cn.status != core.ChargePointStatusCharging {
+		if cn.car == nil || cn.status != stCharging {
 			continue
 		}
 		car := cn.car
@@ -178,12 +220,13 @@ func TotalPower(cps ...*ChargePoint) func() float64 {
 
 // ConnectorView is what a test or the demo sees of a connector.
 type ConnectorView struct {
-	Status        string
+	Status        string // 1.6 words, also for 2.0.1 chargers
 	CurrentA      float64
 	LimitUnit     string
 	LimitValue    float64
 	EnergyWh      float64
-	TransactionID int
+	TransactionID int    // 1.6 only (0 for 2.0.1)
+	TxID          string // the transaction id in either version, "" if none (yet)
 	SoCPct        float64
 }
 
@@ -195,9 +238,12 @@ func (c *ChargePoint) Connector(n int) ConnectorView {
 	if err != nil {
 		return ConnectorView{}
 	}
-	v := ConnectorView{Status: string(cn.status), CurrentA: cn.currentA, LimitUnit: cn.limit.unit, LimitValue: cn.limit.value, EnergyWh: cn.energyWh, SoCPct: -1}
+	v := ConnectorView{Status: cn.status, CurrentA: cn.currentA, LimitUnit: cn.limit.unit, LimitValue: cn.limit.value, EnergyWh: cn.energyWh, SoCPct: -1}
 	if cn.session != nil {
-		v.TransactionID = cn.session.txID
+		v.TxID = cn.session.id
+		if c.cfg.Version == V16 {
+			v.TransactionID, _ = strconv.Atoi(cn.session.id)
+		}
 	}
 	if cn.car != nil {
 		v.SoCPct = cn.car.SoCPct
@@ -205,59 +251,51 @@ func (c *ChargePoint) Connector(n int) ConnectorView {
 	return v
 }
 
-func (c *ChargePoint) enqueueMeterValues(now time.Time) {
+// txID reads a session's id under the lock: the sender sets it (1.6).
+func (c *ChargePoint) txID(ss *simSession) string {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ss.id
+}
+
+// enqueueMeterValues queues a reading for every connector with a session
+// (triggered: for every connector, asked for by the central system).
+func (c *ChargePoint) enqueueMeterValues(now time.Time, triggered bool) {
+	c.enqueueMeterValuesOn(0, now, triggered)
+}
+
+func (c *ChargePoint) enqueueMeterValuesOn(only int, now time.Time, triggered bool) {
 	type mv struct {
-		n    int
-		tx   *simSession
-		vals []types.SampledValue
+		n  int
+		ss *simSession
+		r  reading
 	}
 	var out []mv
+	c.mu.Lock()
 	for _, cn := range c.conns[1:] {
-		if cn.session == nil {
+		if (only != 0 && cn.id != only) || (cn.session == nil && !triggered) {
 			continue
 		}
-		out = append(out, mv{cn.id, cn.session, c.sampled(cn)})
+		out = append(out, mv{cn.id, cn.session, c.readingLocked(cn)})
 	}
 	c.mu.Unlock()
-	at := types.NewDateTime(now)
 	for _, m := range out {
-		c.enqueue(func() error {
-			c.mu.Lock()
-			txID := m.tx.txID
-			c.mu.Unlock()
-			_, err := c.cp.MeterValues(m.n, []types.MeterValue{{Timestamp: at, SampledValue: m.vals}}, func(r *core.MeterValuesRequest) {
-				if txID > 0 {
-					r.TransactionId = &txID
-				}
-			})
-			return err
-		})
+		c.enqueue(func() error { return c.w.meter(m.n, m.ss, m.r, now, triggered) })
 	}
 }
 
-func (c *ChargePoint) sampled(cn *connector) []types.SampledValue {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+func (c *ChargePoint) readingLocked(cn *connector) reading {
 	offered := c.cfg.MaxCurrentA
 	if cn.limit.unit == "A" {
 		offered = min(offered, cn.limit.value)
 	}
-	vals := []types.SampledValue{
-		{Value: strconv.FormatFloat(cn.energyWh/1000, 'f', 4, 64), Measurand: types.MeasurandEnergyActiveImportRegister, Unit: types.UnitOfMeasureKWh},
-		{Value: f(cn.currentA * c.cfg.VoltageV * float64(cn.phases)), Measurand: types.MeasurandPowerActiveImport, Unit: types.UnitOfMeasureW},
-		{Value: f(offered), Measurand: types.MeasurandCurrentOffered, Unit: types.UnitOfMeasureA},
-	}
-	for i, ph := range []types.Phase{types.PhaseL1, types.PhaseL2, types.PhaseL3} {
-		a := 0.0
-		if i < cn.phases {
-			a = cn.currentA
-		}
-		vals = append(vals,
-			types.SampledValue{Value: f(a), Measurand: types.MeasurandCurrentImport, Phase: ph, Unit: types.UnitOfMeasureA},
-			types.SampledValue{Value: f(c.cfg.VoltageV), Measurand: types.MeasurandVoltage, Phase: ph + "-N", Unit: types.UnitOfMeasureV})
+	r := reading{energyWh: cn.energyWh, powerW: cn.currentA * c.cfg.VoltageV * float64(cn.phases),
+		offeredA: offered, voltageV: c.cfg.VoltageV, socPct: -1}
+	for i := 0; i < cn.phases && i < 3; i++ {
+		r.currentA[i] = cn.currentA
 	}
 	if cn.car != nil {
-		vals = append(vals, types.SampledValue{Value: f(cn.car.SoCPct), Measurand: types.MeasurandSoC, Unit: types.UnitOfMeasurePercent, Location: types.LocationEV})
+		r.socPct = cn.car.SoCPct
 	}
-	return vals
+	return r
 }
