@@ -242,26 +242,26 @@ func (b *Buffer) appendBatch(data *bolt.Bucket, cur state, batch []*request, res
 // dropOldest deletes entries from the front until at least need bytes are freed
 // or the bucket is empty.
 func dropOldest(data *bolt.Bucket, need int64) (n int, freed int64, err error) {
-	var keys [][]byte
+	var seqs []uint64
 	c := data.Cursor()
 	for k, v := c.First(); k != nil && freed < need; k, v = c.Next() {
-		keys = append(keys, k)
+		seqs = append(seqs, binary.BigEndian.Uint64(k))
 		freed += entrySize(v)
 	}
-	n, err = deleteKeys(data, keys)
+	n, err = deleteKeys(data, seqs)
 	return n, freed, err
 }
 
 func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err error) {
 	var from [8]byte
 	binary.BigEndian.PutUint64(from[:], first)
-	var keys [][]byte
+	var seqs []uint64
 	c := data.Cursor()
 	for k, v := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Next() {
-		keys = append(keys, k)
+		seqs = append(seqs, binary.BigEndian.Uint64(k))
 		freed += entrySize(v)
 	}
-	n, err = deleteKeys(data, keys)
+	n, err = deleteKeys(data, seqs)
 	return n, freed, err
 }
 
@@ -270,13 +270,15 @@ func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err
 // bbolt keeps emptied leaves until the commit, so every such Seek stepped
 // over all the leaves emptied so far in the transaction: quadratic in the
 // range, and half the edge's CPU in a backlog drain. Bucket.Delete descends
-// straight to each key instead. The keys point into the memory map, which
-// stays valid for the transaction.
-func deleteKeys(data *bolt.Bucket, keys [][]byte) (int, error) {
-	for i, k := range keys {
-		if err := data.Delete(k); err != nil {
-			return i, fmt.Errorf("delete entry: %w", err)
+// straight to each key instead. Sequence numbers, not key slices, are
+// collected: no pointers for the garbage collector to chase.
+func deleteKeys(data *bolt.Bucket, seqs []uint64) (int, error) {
+	var key [8]byte
+	for i, seq := range seqs {
+		binary.BigEndian.PutUint64(key[:], seq)
+		if err := data.Delete(key[:]); err != nil {
+			return i, fmt.Errorf("delete entry %d: %w", seq, err)
 		}
 	}
-	return len(keys), nil
+	return len(seqs), nil
 }

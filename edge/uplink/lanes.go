@@ -43,6 +43,7 @@ type lanes struct {
 	retries     []retry
 	tokens      float64 // backlog token bucket, in samples
 	refilled    time.Time
+	buf         []byte // reused for every batch's lines
 }
 
 func newLanes(st Store, now time.Time) *lanes {
@@ -95,7 +96,12 @@ var errStop = errors.New("stop")
 // readBatch collects stored lines with seq in [from, to] up to the size limits.
 // next is where to continue: to+1 once the range is exhausted, last+1 when a
 // limit cut the batch, from when nothing is stored at or after from yet.
-func readBatch(st Store, from, to uint64, maxCount, maxBytes int) (b batch, next uint64, err error) {
+//
+// The lines are appended to buf[:0]: the session reuses one buffer for every
+// batch (each is encoded before the next is read), so a drain does not
+// allocate and copy megabytes per batch.
+func readBatch(st Store, buf []byte, from, to uint64, maxCount, maxBytes int) (b batch, next uint64, err error) {
+	b.lines = buf[:0]
 	_, err = st.Read(from, maxCount, maxBytes, func(seq uint64, line []byte) error {
 		if seq > to {
 			return errStop

@@ -59,7 +59,7 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 	for len(l.inflight) < u.opt.Window {
 		now := time.Now()
 		if r, ok := l.dueRetry(now); ok {
-			b, _, err := readBatch(u.store, r.seq, r.last, u.opt.BatchSamples*2, u.opt.BatchBytes*2)
+			b, _, err := readBatch(u.store, l.buf, r.seq, r.last, u.opt.BatchSamples*2, u.opt.BatchBytes*2)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 		}
 		progressed := false
 		if head := u.store.Head(); l.liveNext < head {
-			b, next, err := readBatch(u.store, l.liveNext, head-1, u.opt.BatchSamples, u.opt.BatchBytes)
+			b, next, err := readBatch(u.store, l.buf, l.liveNext, head-1, u.opt.BatchSamples, u.opt.BatchBytes)
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 		}
 		unlimited := u.opt.BacklogRate == 0
 		if !l.backlogDone() && (unlimited || l.tokens >= 1) && len(l.inflight) < u.opt.Window {
-			b, next, err := readBatch(u.store, l.backlogNext, l.liveFrom-1, u.opt.BatchSamples, u.opt.BatchBytes)
+			b, next, err := readBatch(u.store, l.buf, l.backlogNext, l.liveFrom-1, u.opt.BatchSamples, u.opt.BatchBytes)
 			if err != nil {
 				return err
 			}
@@ -107,6 +107,7 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 
 func (u *Uplink) send(c paho.Client, l *lanes, b batch, now time.Time) {
 	payload, err := wire.EncodeBatch(wire.Batch{Office: u.opt.Office, Seq: b.seq, Last: b.last, Count: b.count, Lines: b.lines})
+	l.buf = b.lines[:0] // encoded: the lines' memory serves the next batch
 	if err != nil {
 		// Compressing into memory cannot fail short of a bug; resend later.
 		u.log.Error("encode batch", "err", err)
