@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,72 +12,41 @@ import (
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/modbus/modbussim"
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
 )
 
-// recorder stands in for the edge's durable buffer.
-type recorder struct {
-	mu      sync.Mutex
-	samples []sample.Sample
-}
-
-func (r *recorder) Append(_ context.Context, s ...sample.Sample) error {
-	for _, x := range s {
-		if err := x.Validate(); err != nil {
-			return err
-		}
-	}
-	r.mu.Lock()
-	r.samples = append(r.samples, s...)
-	r.mu.Unlock()
-	return nil
-}
+// recorder is the shared in-memory stand-in for the edge's durable buffer,
+// with the queries these tests need.
+type recorder struct{ testserver.Recorder }
 
 // last returns the newest sample of measurement m for device dev with the
-// given extra tags, or nil.
+// given extra tags (and no others), or nil.
 func (r *recorder) last(m, dev string, tags ...string) *sample.Sample {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-outer:
-	for i := len(r.samples) - 1; i >= 0; i-- {
-		s := r.samples[i]
+	got := r.Find(func(s sample.Sample) bool {
 		if s.Measurement != m || s.Tags[sample.TagDevice] != dev {
-			continue
+			return false
 		}
 		for j := 0; j+1 < len(tags); j += 2 {
 			if s.Tags[tags[j]] != tags[j+1] {
-				continue outer
+				return false
 			}
 		}
-		if len(tags) == 0 && len(s.Tags) != 1 {
-			continue
-		}
-		return &s
+		return len(tags) > 0 || len(s.Tags) == 1
+	})
+	if len(got) == 0 {
+		return nil
 	}
-	return nil
+	return &got[len(got)-1]
 }
 
 func (r *recorder) events(dev, kind string) []sample.Sample {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []sample.Sample
-	for _, s := range r.samples {
-		if s.Measurement == sample.MeasurementEvents && s.Tags[sample.TagDevice] == dev && s.Tags["kind"] == kind {
-			out = append(out, s)
-		}
-	}
-	return out
+	return r.Find(func(s sample.Sample) bool {
+		return s.Measurement == sample.MeasurementEvents && s.Tags[sample.TagDevice] == dev && s.Tags["kind"] == kind
+	})
 }
 
 func (r *recorder) count(m, dev string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, s := range r.samples {
-		if s.Measurement == m && s.Tags[sample.TagDevice] == dev {
-			n++
-		}
-	}
-	return n
+	return len(r.Find(func(s sample.Sample) bool { return s.Measurement == m && s.Tags[sample.TagDevice] == dev }))
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,68 +14,13 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
 )
 
-// recorder is an in-memory stand-in for the edge's durable buffer.
-type recorder struct {
-	mu      sync.Mutex
-	samples []sample.Sample
-	fail    bool
-	changed chan struct{}
-}
+// recorder is the shared in-memory stand-in for the edge's durable buffer.
+type recorder = testserver.Recorder
 
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
-
-func (r *recorder) Append(_ context.Context, ss ...sample.Sample) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return errors.New("buffer full")
-	}
-	for _, s := range ss {
-		if err := s.Validate(); err != nil {
-			return err
-		}
-	}
-	r.samples = append(r.samples, ss...)
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (r *recorder) setFail(v bool) { r.mu.Lock(); r.fail = v; r.mu.Unlock() }
-
-// find returns samples matching pred.
-func (r *recorder) find(pred func(sample.Sample) bool) []sample.Sample {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []sample.Sample
-	for _, s := range r.samples {
-		if pred(s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// waitFor waits (generously) until at least n samples match pred.
-func (r *recorder) waitFor(t *testing.T, what string, n int, pred func(sample.Sample) bool) []sample.Sample {
-	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		if got := r.find(pred); len(got) >= n {
-			return got
-		}
-		select {
-		case <-r.changed:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("timed out waiting for %d× %s; have %d", n, what, len(r.find(pred)))
-		}
-	}
-}
+func newRecorder() *recorder { return &testserver.Recorder{} }
 
 func measurement(dev, m string) func(sample.Sample) bool {
 	return func(s sample.Sample) bool { return s.Measurement == m && s.Tags[sample.TagDevice] == dev }

@@ -66,7 +66,7 @@ func TestTLSListener(t *testing.T) {
 
 	th := mustDial(t, url, "th-hall", "th-pass", trusting)
 	publish(t, th, "zigbee2mqtt/th-hall", readPayload(t, "z2m_climate.json"))
-	env := rec.waitFor(t, "th-hall env over TLS", 1, measurement("th-hall", "env"))[0]
+	env := rec.WaitFor(t, "th-hall env over TLS", 1, measurement("th-hall", "env"))[0]
 	if env.Fields["temperature_c"] != 21.7 {
 		t.Errorf("env over TLS = %v", env.Fields)
 	}
@@ -74,7 +74,7 @@ func TestTLSListener(t *testing.T) {
 	th.Publish("zigbee2mqtt/air-hall", 0, false, []byte(`{"co2": 5000}`)).WaitTimeout(2 * time.Second)
 	waitCounter(t, s, "th-hall", "rejected_acl_denied", 1)
 	waitCounter(t, s, "th-hall", "rejected_auth_failed", 1)
-	if got := rec.find(measurement("air-hall", "env")); len(got) != 0 {
+	if got := rec.Find(measurement("air-hall", "env")); len(got) != 0 {
 		t.Errorf("spoofed reading over TLS stored: %v", got)
 	}
 }
@@ -91,7 +91,7 @@ func TestWebSocketListener(t *testing.T) {
 	}
 	gw := mustDial(t, url, "z2m", "z2m-pass")
 	publish(t, gw, "zigbee2mqtt/air-hall", readPayload(t, "z2m_air.json"))
-	air := rec.waitFor(t, "air-hall env over WebSocket", 1, measurement("air-hall", "env"))[0]
+	air := rec.WaitFor(t, "air-hall env over WebSocket", 1, measurement("air-hall", "env"))[0]
 	if air.Fields["co2_ppm"] != 812.0 {
 		t.Errorf("env over WebSocket = %v", air.Fields)
 	}
@@ -99,11 +99,11 @@ func TestWebSocketListener(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		publish(t, gw, "zigbee2mqtt/leak-wc", readPayload(t, "z2m_leak.json"))
 	}
-	rec.waitFor(t, "leak readings over WebSocket", 5, measurement("leak-wc", "leak"))
+	rec.WaitFor(t, "leak readings over WebSocket", 5, measurement("leak-wc", "leak"))
 
 	gw.Publish("zigbee2mqtt/th-hall", 0, false, []byte(`{"temperature": 35}`)).WaitTimeout(2 * time.Second)
 	waitCounter(t, s, "air-hall", "rejected_acl_denied", 1)
-	if got := rec.find(measurement("th-hall", "env")); len(got) != 0 {
+	if got := rec.Find(measurement("th-hall", "env")); len(got) != 0 {
 		t.Errorf("spoofed reading over WebSocket stored: %v", got)
 	}
 }
@@ -157,7 +157,7 @@ func TestClientIDTakeoverRefused(t *testing.T) {
 	}
 	publish(t, th, "zigbee2mqtt/th-hall", []byte(`{"temperature": 22.5}`))
 	publish(t, tasmotaStyle, "zigbee2mqtt/th-hall", []byte(`{"temperature": 22.6}`))
-	rec.waitFor(t, "th-hall readings after the attempts", 2, measurement("th-hall", "env"))
+	rec.WaitFor(t, "th-hall readings after the attempts", 2, measurement("th-hall", "env"))
 
 	// plug-ac's own ids work, and a device may take over its own session.
 	mustDial(t, url, "plug-ac", "plug-pass", func(o *paho.ClientOptions) { o.SetClientID("plug-ac-1") })

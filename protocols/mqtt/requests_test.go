@@ -55,7 +55,7 @@ func TestOperatorRequestsOverMQTT(t *testing.T) {
 	url := brokerURL(s)
 	bank := mqttsim.NewBank(mqttsim.BankConfig{ID: "bank1", Password: "bank-pass", Compartments: 12}, url, 3)
 	go bank.Run(t.Context())
-	rec.waitFor(t, "bank status", 1, measurement("bank1", "locker"))
+	rec.WaitFor(t, "bank status", 1, measurement("bank1", "locker"))
 
 	fm := newOperatorClient(t, url, "facility", "fm-pass")
 	open := `{"id":"mq-1","cmd":"open","compartment":"A03","reason":"customer lost pickup code"}`
@@ -85,7 +85,7 @@ func TestOperatorRequestsOverMQTT(t *testing.T) {
 	if got := strings.Join(steps, ","); !strings.HasPrefix(got, "requested,sent,done,retry") {
 		t.Errorf("audit steps = %s", got)
 	}
-	ev := rec.waitFor(t, "command event", 1, func(smp sample.Sample) bool {
+	ev := rec.WaitFor(t, "command event", 1, func(smp sample.Sample) bool {
 		return event("bank1", "locker_command")(smp) && smp.Fields["correlation_id"] == "mq-1"
 	})[0]
 	if ev.Fields["result"] != "done" || ev.Fields["operator"] != "facility" {

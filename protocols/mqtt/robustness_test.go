@@ -30,17 +30,17 @@ func TestBadInputIsCountedAndBlocksNobody(t *testing.T) {
 	}
 	good := mustDial(t, url, "z2m", "z2m-pass")
 	publish(t, good, "zigbee2mqtt/air-hall", []byte(`{"co2": 650}`))
-	rec.waitFor(t, "good device sample", 1, measurement("air-hall", "env"))
+	rec.WaitFor(t, "good device sample", 1, measurement("air-hall", "env"))
 
 	for _, c := range []string{"rejected_invalid_json", "rejected_not_finite", "rejected_out_of_range", "rejected_wrong_type", "rejected_oversized", "rejected_unknown_topic", "rejected_rate_limited"} {
 		waitCounter(t, s, "th-hall", c, 1)
 	}
-	for _, smp := range rec.find(measurement("th-hall", "env")) {
+	for _, smp := range rec.Find(measurement("th-hall", "env")) {
 		if v := smp.Fields["temperature_c"]; v != 20.0 {
 			t.Errorf("refused value stored: %v", smp.Fields)
 		}
 	}
-	if n := len(rec.find(measurement("th-hall", "env"))); n > 10 {
+	if n := len(rec.Find(measurement("th-hall", "env"))); n > 10 {
 		t.Errorf("flood not limited: %d of 50 flood messages stored", n)
 	}
 	var metrics strings.Builder
@@ -71,9 +71,9 @@ func TestAvailability(t *testing.T) {
 	url := brokerURL(s)
 	th := mustDial(t, url, "th-hall", "th-pass")
 	publish(t, th, "zigbee2mqtt/th-hall", []byte(`{"temperature": 20}`))
-	rec.waitFor(t, "silence offline", 1, event("th-hall", "device_offline"))
+	rec.WaitFor(t, "silence offline", 1, event("th-hall", "device_offline"))
 	publish(t, th, "zigbee2mqtt/th-hall", []byte(`{"temperature": 20.5}`))
-	rec.waitFor(t, "back online", 1, event("th-hall", "device_online"))
+	rec.WaitFor(t, "back online", 1, event("th-hall", "device_online"))
 
 	// Last will: the connection dies without DISCONNECT.
 	var raw net.Conn
@@ -87,7 +87,7 @@ func TestAvailability(t *testing.T) {
 	})
 	publish(t, mustDial(t, url, "plug-ac", "plug-pass", func(o *paho.ClientOptions) { o.SetClientID("plug-2") }), "tele/plug-ac/LWT", []byte("Online"))
 	raw.Close()
-	ev := rec.waitFor(t, "will offline", 1, event("plug-ac", "device_offline"))[0]
+	ev := rec.WaitFor(t, "will offline", 1, event("plug-ac", "device_offline"))[0]
 	if !strings.Contains(ev.Fields["message"].(string), "announced offline") {
 		t.Errorf("offline event = %v", ev.Fields)
 	}
@@ -113,16 +113,16 @@ func TestExternalBrokerMode(t *testing.T) {
 	}
 	th := mustDial(t, broker.URL, "th-hall", "th-pass")
 	deadline := time.Now().Add(20 * time.Second)
-	for len(rec.find(measurement("th-hall", "env"))) == 0 && time.Now().Before(deadline) {
+	for len(rec.Find(measurement("th-hall", "env"))) == 0 && time.Now().Before(deadline) {
 		publish(t, th, "zigbee2mqtt/th-hall", readPayload(t, "z2m_climate.json")) // until the edge subscribed
 		time.Sleep(200 * time.Millisecond)
 	}
-	rec.waitFor(t, "env via mosquitto", 1, measurement("th-hall", "env"))
+	rec.WaitFor(t, "env via mosquitto", 1, measurement("th-hall", "env"))
 
 	ctx := t.Context()
 	bank := newSimBank(broker.URL)
 	go bank.Run(ctx)
-	rec.waitFor(t, "bank status via mosquitto", 1, measurement("bank1", "locker"))
+	rec.WaitFor(t, "bank status via mosquitto", 1, measurement("bank1", "locker"))
 	res, err := s.OpenCompartment(ctx, "bank1", "A02", "courier", "facility", "ext-1")
 	if err != nil || res.Result != "done" {
 		t.Fatalf("open via mosquitto = %+v, %v", res, err)
@@ -140,11 +140,11 @@ func TestExternalModeRateLimit(t *testing.T) {
 	s := startService(t, cfg, rec, openDB(t))
 	gw := mustDial(t, broker.URL, "z2m", "z2m-pass")
 	deadline := time.Now().Add(20 * time.Second)
-	for len(rec.find(measurement("air-hall", "env"))) == 0 && time.Now().Before(deadline) {
+	for len(rec.Find(measurement("air-hall", "env"))) == 0 && time.Now().Before(deadline) {
 		publish(t, gw, "zigbee2mqtt/air-hall", []byte(`{"co2": 650}`)) // until the edge subscribed
 		time.Sleep(200 * time.Millisecond)
 	}
-	rec.waitFor(t, "air-hall via mosquitto", 1, measurement("air-hall", "env"))
+	rec.WaitFor(t, "air-hall via mosquitto", 1, measurement("air-hall", "env"))
 
 	// th-hall floods the site broker; the edge keeps the burst and refuses the rest.
 	const flood = 50
@@ -154,7 +154,7 @@ func TestExternalModeRateLimit(t *testing.T) {
 	}
 	publish(t, th, "zigbee2mqtt/th-hall", []byte(strings.Repeat("x", 2000)))
 	waitCounter(t, s, "th-hall", "rejected_oversized", 1) // after the flood: order is kept
-	stored := len(rec.find(measurement("th-hall", "env")))
+	stored := len(rec.Find(measurement("th-hall", "env")))
 	var limited uint64
 	for _, d := range s.Devices() {
 		if d.ID == "th-hall" {
@@ -169,7 +169,7 @@ func TestExternalModeRateLimit(t *testing.T) {
 	}
 	// The other device is not affected.
 	publish(t, gw, "zigbee2mqtt/air-hall", []byte(`{"co2": 700}`))
-	rec.waitFor(t, "air-hall after the flood", 1, func(smp sample.Sample) bool {
+	rec.WaitFor(t, "air-hall after the flood", 1, func(smp sample.Sample) bool {
 		return measurement("air-hall", "env")(smp) && smp.Fields["co2_ppm"] == 700.0
 	})
 }

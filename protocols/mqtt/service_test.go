@@ -49,17 +49,17 @@ func TestPresetsOverEmbeddedBroker(t *testing.T) {
 	plug := mustDial(t, url, "plug-ac", "plug-pass")
 	publish(t, plug, "tele/plug-ac/SENSOR", readPayload(t, "tasmota_sensor_energy.json"))
 
-	env := rec.waitFor(t, "th-hall env", 1, measurement("th-hall", "env"))[0]
+	env := rec.WaitFor(t, "th-hall env", 1, measurement("th-hall", "env"))[0]
 	if env.Fields["temperature_c"] != 21.7 || env.Fields["humidity_pct"] != 48.2 || env.Tags["room"] != "hall" {
 		t.Errorf("th-hall env = %+v", env)
 	}
-	air := rec.waitFor(t, "air-hall env", 1, measurement("air-hall", "env"))[0]
+	air := rec.WaitFor(t, "air-hall env", 1, measurement("air-hall", "env"))[0]
 	if air.Fields["co2_ppm"] != 812.0 || air.Fields["pm25_ugm3"] != 9.5 {
 		t.Errorf("air-hall env = %+v", air)
 	}
-	rec.waitFor(t, "leak sample", 1, measurement("leak-wc", "leak"))
-	rec.waitFor(t, "water_leak event", 1, event("leak-wc", "water_leak"))
-	sub := rec.waitFor(t, "plug submeter", 1, measurement("plug-ac", "submeter"))[0]
+	rec.WaitFor(t, "leak sample", 1, measurement("leak-wc", "leak"))
+	rec.WaitFor(t, "water_leak event", 1, event("leak-wc", "water_leak"))
+	sub := rec.WaitFor(t, "plug submeter", 1, measurement("plug-ac", "submeter"))[0]
 	if sub.Fields["energy_kwh"] != 1532.118 || sub.Fields["power_w"] != 850.0 {
 		t.Errorf("plug submeter = %+v", sub)
 	}
@@ -118,10 +118,10 @@ func TestACLAndCredentials(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("bank never received the edge's command")
 	}
-	if got := rec.find(event("bank1", "locker_pickup")); len(got) != 0 {
+	if got := rec.Find(event("bank1", "locker_pickup")); len(got) != 0 {
 		t.Errorf("operator forged a bank event: %v", got)
 	}
-	if got := rec.find(measurement("air-hall", "env")); len(got) != 0 {
+	if got := rec.Find(measurement("air-hall", "env")); len(got) != 0 {
 		t.Errorf("spoofed reading stored: %v", got)
 	}
 }
@@ -135,7 +135,7 @@ func TestLockerCommandCycleWithAudit(t *testing.T) {
 	defer cancel()
 	bank := mqttsim.NewBank(mqttsim.BankConfig{ID: "bank1", Password: "bank-pass", Compartments: 12}, brokerURL(s), 1)
 	go bank.Run(ctx)
-	rec.waitFor(t, "bank status", 12, measurement("bank1", "locker_compartment"))
+	rec.WaitFor(t, "bank status", 12, measurement("bank1", "locker_compartment"))
 
 	res, err := s.OpenCompartment(ctx, "bank1", "A03", "customer lost pickup code", "facility", "corr-1")
 	if err != nil || res.Result != "done" {
@@ -184,7 +184,7 @@ func TestLockerCommandCycleWithAudit(t *testing.T) {
 	if got := strings.Join(steps, ","); !strings.HasPrefix(got, "requested,sent,done,retry") {
 		t.Errorf("audit steps = %s", got)
 	}
-	evs := rec.waitFor(t, "command events", 4, event("bank1", "locker_command"))
+	evs := rec.WaitFor(t, "command events", 4, event("bank1", "locker_command"))
 	results := map[string]string{}
 	for _, e := range evs {
 		results[e.Fields["correlation_id"].(string)] = e.Fields["result"].(string)
@@ -194,7 +194,7 @@ func TestLockerCommandCycleWithAudit(t *testing.T) {
 	}
 
 	bank.Tamper("A07")
-	tamper := rec.waitFor(t, "tamper event", 1, event("bank1", "locker_tamper"))[0]
+	tamper := rec.WaitFor(t, "tamper event", 1, event("bank1", "locker_tamper"))[0]
 	if tamper.Fields["severity"] != sample.SeverityCritical || tamper.Fields["compartment"] != "A07" {
 		t.Errorf("tamper event = %+v", tamper)
 	}

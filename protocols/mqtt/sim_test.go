@@ -39,12 +39,12 @@ func TestSimulatedSensorsInEveryShape(t *testing.T) {
 		{"th-z", "env", "temperature_c"}, {"air-t", "env", "co2_ppm"}, {"air-c", "env", "co2_ppm"},
 		{"plug-z", "submeter", "energy_kwh"}, {"smoke-z", "smoke", "smoke"},
 	} {
-		got := rec.waitFor(t, c.dev+" "+c.meas, 1, measurement(c.dev, c.meas))
+		got := rec.WaitFor(t, c.dev+" "+c.meas, 1, measurement(c.dev, c.meas))
 		if _, ok := got[0].Fields[c.field]; !ok {
 			t.Errorf("%s %s lacks %s: %v", c.dev, c.meas, c.field, got[0].Fields)
 		}
 	}
-	rec.waitFor(t, "smoke alarm event", 1, event("smoke-z", "smoke_alarm"))
+	rec.WaitFor(t, "smoke alarm event", 1, event("smoke-z", "smoke_alarm"))
 	for _, d := range s.Devices() {
 		for k, v := range d.Counters {
 			if len(k) > 9 && k[:9] == "rejected_" {
@@ -65,7 +65,7 @@ func TestSimulatedBankPowerAndControllerFaults(t *testing.T) {
 		PowerFailuresPerDay: 86400, FaultsPerDay: 86400}, brokerURL(s), 5)
 	go bank1.Run(t.Context())
 	go bank2.Run(t.Context())
-	rec.waitFor(t, "bank1 status", 1, measurement("bank1", "locker"))
+	rec.WaitFor(t, "bank1 status", 1, measurement("bank1", "locker"))
 
 	onBattery := func(dev string) func(sample.Sample) bool {
 		return func(smp sample.Sample) bool {
@@ -78,22 +78,22 @@ func TestSimulatedBankPowerAndControllerFaults(t *testing.T) {
 		}
 	}
 	bank1.PowerFailure()
-	rec.waitFor(t, "bank1 critical power_failure", 1, critical("bank1", "locker_power_failure"))
-	rec.waitFor(t, "bank1 status on battery", 1, onBattery("bank1"))
+	rec.WaitFor(t, "bank1 critical power_failure", 1, critical("bank1", "locker_power_failure"))
+	rec.WaitFor(t, "bank1 status on battery", 1, onBattery("bank1"))
 	bank1.PowerRestored()
-	restored := rec.waitFor(t, "bank1 power_restored", 1, event("bank1", "locker_power_restored"))[0]
+	restored := rec.WaitFor(t, "bank1 power_restored", 1, event("bank1", "locker_power_restored"))[0]
 	if restored.Fields["severity"] != sample.SeverityInfo {
 		t.Errorf("power_restored = %v", restored.Fields)
 	}
 	bank1.ControllerFault("CAN bus error")
-	fault := rec.waitFor(t, "bank1 critical controller_fault", 1, critical("bank1", "locker_controller_fault"))[0]
+	fault := rec.WaitFor(t, "bank1 critical controller_fault", 1, critical("bank1", "locker_controller_fault"))[0]
 	if msg, _ := fault.Fields["message"].(string); !strings.Contains(msg, "CAN bus error") {
 		t.Errorf("controller fault event lacks the detail: %v", fault.Fields)
 	}
 
-	rec.waitFor(t, "bank2 critical power_failure", 1, critical("bank2", "locker_power_failure"))
-	rec.waitFor(t, "bank2 status on battery", 1, onBattery("bank2"))
-	rec.waitFor(t, "bank2 critical controller_fault", 1, critical("bank2", "locker_controller_fault"))
+	rec.WaitFor(t, "bank2 critical power_failure", 1, critical("bank2", "locker_power_failure"))
+	rec.WaitFor(t, "bank2 status on battery", 1, onBattery("bank2"))
+	rec.WaitFor(t, "bank2 critical controller_fault", 1, critical("bank2", "locker_controller_fault"))
 	for _, d := range s.Devices() {
 		if d.Counters["rejected_invalid_message"] != 0 {
 			t.Errorf("%s: simulator messages refused: %s", d.ID, d.LastError)

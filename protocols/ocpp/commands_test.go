@@ -54,12 +54,12 @@ func charging(t *testing.T, h *harness, sim *ocppsim.ChargePoint, n int, car ocp
 }
 
 func stoppedSessions(h *harness) []sample.Sample {
-	return h.rec.find(measurement("session", "state", "stopped"))
+	return h.rec.Find(measurement("session", "state", "stopped"))
 }
 
 // meterSamples are the evse samples with a power reading for a connector.
 func meterSamples(h *harness, n string) []sample.Sample {
-	return h.rec.find(func(s sample.Sample) bool {
+	return h.rec.Find(func(s sample.Sample) bool {
 		_, ok := s.Fields["power_w"]
 		return s.Measurement == "evse" && s.Tags["connector"] == n && ok
 	})
@@ -198,7 +198,7 @@ func TestCommands_TriggerMessage(t *testing.T) {
 				t.Errorf("connector 2 sent %d readings, only 1 was asked", n)
 			}
 			statuses := func() int {
-				return len(h.rec.find(func(s sample.Sample) bool {
+				return len(h.rec.Find(func(s sample.Sample) bool {
 					_, ok := s.Fields["status"]
 					return s.Measurement == "evse" && s.Tags["connector"] == "2" && ok
 				}))
@@ -232,7 +232,7 @@ func TestCommands_Reset(t *testing.T) {
 				t.Errorf("stopped %v", got.Fields)
 			}
 			eventually(t, "charger booted again", func() bool {
-				return len(h.rec.find(func(s sample.Sample) bool { return s.Tags["kind"] == "charger_boot" })) == 2 && sim.Boots() == 2
+				return len(h.rec.Find(func(s sample.Sample) bool { return s.Tags["kind"] == "charger_boot" })) == 2 && sim.Boots() == 2
 			})
 			eventually(t, "back in service", func() bool { c, _ := connector(h, "CP01", 1); return c.Online && c.Status == "Available" })
 		})

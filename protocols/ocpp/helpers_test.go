@@ -5,44 +5,17 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
 	bolt "go.etcd.io/bbolt"
 )
 
-// recorder stands in for the edge's durable buffer.
-type recorder struct {
-	mu      sync.Mutex
-	samples []sample.Sample
-}
-
-func (r *recorder) Append(_ context.Context, s ...sample.Sample) error {
-	for _, x := range s {
-		if err := x.Validate(); err != nil {
-			return err
-		}
-	}
-	r.mu.Lock()
-	r.samples = append(r.samples, s...)
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *recorder) find(pred func(sample.Sample) bool) []sample.Sample {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []sample.Sample
-	for _, s := range r.samples {
-		if pred(s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// recorder is the shared in-memory stand-in for the edge's durable buffer.
+type recorder = testserver.Recorder
 
 func measurement(m, field string, v any) func(sample.Sample) bool {
 	return func(s sample.Sample) bool {

@@ -51,12 +51,12 @@ func TestRestartMidSession_OfflineQueueReplays(t *testing.T) {
 		t.Fatalf("after restart connector 2 session = %+v, want open %s", c.Session, txID)
 	}
 	eventually(t, "queue drained", func() bool { return sim.Connected() && sim.Queued() == 0 })
-	eventually(t, "session closed", func() bool { return len(rec.find(measurement("session", "state", "stopped"))) == 1 })
-	stopped := rec.find(measurement("session", "state", "stopped"))[0]
+	eventually(t, "session closed", func() bool { return len(rec.Find(measurement("session", "state", "stopped"))) == 1 })
+	stopped := rec.Find(measurement("session", "state", "stopped"))[0]
 	if stopped.Fields["transaction_id"] != txID || stopped.Fields["energy_wh"].(float64) != energy {
 		t.Errorf("stopped = %v, want tx %s energy %v", stopped.Fields, txID, energy)
 	}
-	old := rec.find(func(s sample.Sample) bool {
+	old := rec.Find(func(s sample.Sample) bool {
 		_, ok := s.Fields["energy_wh"]
 		return s.Measurement == "evse" && ok && s.Time.Before(offlineFrom) && s.Time.After(offlineFrom.Add(-10*time.Second))
 	})
@@ -112,7 +112,7 @@ func TestSetLimit_RejectedIsReportedNotRetried(t *testing.T) {
 	if n := counter(h, "CP02", "limit_rejected_cached"); n != 2 {
 		t.Errorf("answered from memory = %d, want 2", n)
 	}
-	if ev := h.rec.find(func(s sample.Sample) bool { return s.Tags["kind"] == "limit_rejected" }); len(ev) != 1 {
+	if ev := h.rec.Find(func(s sample.Sample) bool { return s.Tags["kind"] == "limit_rejected" }); len(ev) != 1 {
 		t.Errorf("limit_rejected events = %d, want 1", len(ev))
 	}
 	if res, _ := h.svc.SetLimit(context.Background(), "CP01", 1, l); res.Status != ocpp.LimitOffline {
@@ -265,7 +265,7 @@ func TestUnknownCharger(t *testing.T) {
 	if st := start[2].(map[string]any)["idTagInfo"].(map[string]any)["status"]; st == "Accepted" {
 		t.Errorf("pending charger got a transaction accepted")
 	}
-	if ev := h.rec.find(func(s sample.Sample) bool { return s.Tags["kind"] == "unknown_charger" }); len(ev) != 1 {
+	if ev := h.rec.Find(func(s sample.Sample) bool { return s.Tags["kind"] == "unknown_charger" }); len(ev) != 1 {
 		t.Errorf("unknown_charger events = %d", len(ev))
 	}
 }

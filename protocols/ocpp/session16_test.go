@@ -74,9 +74,9 @@ func TestSession16_FullLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "session stopped sample", func() bool {
-		return len(h.rec.find(measurement("session", "state", "stopped"))) == 1
+		return len(h.rec.Find(measurement("session", "state", "stopped"))) == 1
 	})
-	stopped := h.rec.find(measurement("session", "state", "stopped"))[0]
+	stopped := h.rec.Find(measurement("session", "state", "stopped"))[0]
 	want := math.Round(sim.Connector(1).EnergyWh)
 	if got := stopped.Fields["energy_wh"].(float64); got != want {
 		t.Errorf("session energy_wh = %v, want %v (the charger's register delta)", got, want)
@@ -84,10 +84,10 @@ func TestSession16_FullLifecycle(t *testing.T) {
 	if stopped.Fields["stop_reason"] != "EVDisconnected" || stopped.Tags["group"] != "fleet" || stopped.Tags[sample.TagDevice] != "CP01" {
 		t.Errorf("stopped session = %+v", stopped)
 	}
-	if ev := h.rec.find(func(s sample.Sample) bool { return s.Measurement == "events" && s.Tags["kind"] == "session_stopped" }); len(ev) != 1 {
+	if ev := h.rec.Find(func(s sample.Sample) bool { return s.Measurement == "events" && s.Tags["kind"] == "session_stopped" }); len(ev) != 1 {
 		t.Errorf("session_stopped events = %d, want 1", len(ev))
 	}
-	evse := h.rec.find(func(s sample.Sample) bool { _, ok := s.Fields["current_l1_a"]; return s.Measurement == "evse" && ok })
+	evse := h.rec.Find(func(s sample.Sample) bool { _, ok := s.Fields["current_l1_a"]; return s.Measurement == "evse" && ok })
 	if len(evse) == 0 {
 		t.Fatal("no evse samples with current_l1_a")
 	}

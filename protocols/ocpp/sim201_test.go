@@ -95,7 +95,7 @@ func TestRestartMidSession201(t *testing.T) {
 	if got.Fields["transaction_id"] != ss.TransactionID || got.Fields["energy_wh"] != energy || got.Fields["stop_reason"] != "Local" {
 		t.Errorf("stopped %v, want tx %s energy %v", got.Fields, ss.TransactionID, energy)
 	}
-	old := rec.find(func(s sample.Sample) bool {
+	old := rec.Find(func(s sample.Sample) bool {
 		return s.Measurement == "evse" && s.Fields["transaction_id"] == ss.TransactionID && s.Time.Before(offlineFrom) && s.Time.After(offlineFrom.Add(-10*time.Second))
 	})
 	if len(old) == 0 {

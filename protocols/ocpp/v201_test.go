@@ -83,14 +83,14 @@ func TestOCPP201_TransactionAndLimit(t *testing.T) {
 	ok(rawCall(t, c, `[2,"5","TransactionEvent",{"eventType":"Ended","timestamp":"2026-03-02T08:30:00Z","triggerReason":"EVDeparted","seqNo":2,
 		"transactionInfo":{"transactionId":"tx-201-a","stoppedReason":"EVDisconnected"},"meterValue":[{"timestamp":"2026-03-02T08:30:00Z","sampledValue":[
 		{"value":4000,"measurand":"Energy.Active.Import.Register"}]}]}]`))
-	stopped := h.rec.find(measurement("session", "state", "stopped"))
+	stopped := h.rec.Find(measurement("session", "state", "stopped"))
 	if len(stopped) != 1 || stopped[0].Fields["energy_wh"] != 3000.0 || stopped[0].Fields["stop_reason"] != "EVDisconnected" || stopped[0].Tags["group"] != "fleet" {
 		t.Fatalf("stopped sessions = %+v", stopped)
 	}
 	if want := time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC); !stopped[0].Time.Equal(want) {
 		t.Errorf("session stop time %v, want the charger's %v", stopped[0].Time, want)
 	}
-	if ev := h.rec.find(func(s sample.Sample) bool { return s.Tags["kind"] == "session_started" }); len(ev) != 1 {
+	if ev := h.rec.Find(func(s sample.Sample) bool { return s.Tags["kind"] == "session_started" }); len(ev) != 1 {
 		t.Errorf("session_started events = %d", len(ev))
 	}
 	// Bad input on 2.0.1 uses the 2.0.1 code name.
