@@ -140,19 +140,23 @@ func New(cfg Config, logger *slog.Logger) (*ChargePoint, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	var client *ws.Client
-	if cfg.TLS != nil {
-		client = ws.NewTLSClient(cfg.TLS)
-	} else {
-		client = ws.NewClient()
+	newClient := func() *ws.Client {
+		var client *ws.Client
+		if cfg.TLS != nil {
+			client = ws.NewTLSClient(cfg.TLS)
+		} else {
+			client = ws.NewClient()
+		}
+		tc := ws.NewClientTimeoutConfig()
+		tc.RetryBackOffWaitMinimum, tc.RetryBackOffRandomRange, tc.RetryBackOffRepeatTimes = 300*time.Millisecond, 0, 3
+		client.SetTimeoutConfig(tc)
+		return client
 	}
+	// Reconnect fast: the tests and the demo should not wait 10-25 s.
+	client := newRedialer(newClient, 300*time.Millisecond)
 	if cfg.Password != "" {
 		client.SetBasicAuth(cfg.ID, cfg.Password)
 	}
-	tc := ws.NewClientTimeoutConfig()
-	// Reconnect fast: the tests and the demo should not wait 10-25 s.
-	tc.RetryBackOffWaitMinimum, tc.RetryBackOffRandomRange, tc.RetryBackOffRepeatTimes = 300*time.Millisecond, 0, 3
-	client.SetTimeoutConfig(tc)
 	c := &ChargePoint{cfg: cfg, log: logger, wake: make(chan struct{}, 1), interval: cfg.MeterInterval}
 	c.conns = make([]*connector, cfg.Connectors+1)
 	for i := 1; i <= cfg.Connectors; i++ {
@@ -276,7 +280,7 @@ func (c *ChargePoint) DataTransfer(vendorID, messageID, data string) (string, er
 }
 
 // endpoint is the library's ocppj client with our request timeout.
-func (c *ChargePoint) endpoint(client *ws.Client, profiles ...*ocpp.Profile) *ocppj.Client {
+func (c *ChargePoint) endpoint(client ws.WsClient, profiles ...*ocpp.Profile) *ocppj.Client {
 	d := ocppj.NewDefaultClientDispatcher(ocppj.NewFIFOClientQueue(0))
 	d.SetTimeout(c.cfg.RequestTimeout)
 	return ocppj.NewClient(c.cfg.ID, client, d, nil, profiles...)

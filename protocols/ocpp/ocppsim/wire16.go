@@ -19,10 +19,10 @@ import (
 type wire16 struct {
 	c      *ChargePoint
 	cp     ocpp16.ChargePoint
-	client *ws.Client
+	client ws.WsClient
 }
 
-func newWire16(c *ChargePoint, client *ws.Client) *wire16 {
+func newWire16(c *ChargePoint, client ws.WsClient) *wire16 {
 	ep := c.endpoint(client, core.Profile, localauth.Profile, firmware.Profile, reservation.Profile, remotetrigger.Profile, smartcharging.Profile)
 	w := &wire16{c: c, cp: ocpp16.NewChargePoint(c.cfg.ID, ep, client), client: client}
 	h := &handler16{c}

@@ -22,10 +22,10 @@ import (
 type wire201 struct {
 	c      *ChargePoint
 	cs     ocpp201.ChargingStation
-	client *ws.Client
+	client ws.WsClient
 }
 
-func newWire201(c *ChargePoint, client *ws.Client) *wire201 {
+func newWire201(c *ChargePoint, client ws.WsClient) *wire201 {
 	ep := c.endpoint(client, authorization.Profile, availability.Profile, data.Profile, meter.Profile, provisioning.Profile,
 		remotecontrol.Profile, smartcharging.Profile, transactions.Profile)
 	w := &wire201{c: c, cs: ocpp201.NewChargingStation(c.cfg.ID, ep, client), client: client}
