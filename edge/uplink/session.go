@@ -3,6 +3,8 @@ package uplink
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -44,9 +46,13 @@ func (u *Uplink) session(ctx context.Context, c paho.Client) error {
 			if n := l.expire(now, u.opt.AckTimeout); n > 0 {
 				u.log.Warn("batches not acked in time, will resend", "batches", n, "timeout", u.opt.AckTimeout)
 			}
-			if now.Sub(lastStatus) >= u.opt.StatusInterval {
+			// Publish at the interval, and at once when a device changes
+			// state, so the fleet's dashboard shows "inv1 unreachable" in
+			// seconds, not at the next refresh.
+			st := u.status()
+			if devicesKey(st.Devices) != u.publishedKey() || now.Sub(lastStatus) >= u.opt.StatusInterval {
 				lastStatus = now
-				go u.publishStatus(c, true)
+				go u.publish(c, st, true)
 			}
 		}
 		l.refill(time.Now(), u.opt.BacklogRate, burst)
@@ -178,4 +184,18 @@ func (u *Uplink) deleteAsync(first, last uint64) {
 			u.log.Error("delete acked range", "seq", first, "last", last, "err", err)
 		}
 	}()
+}
+
+// devicesKey is a comparable form of a device-state map.
+func devicesKey(devices map[string]string) string {
+	ids := make([]string, 0, len(devices))
+	for id := range devices {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(id + "=" + devices[id] + ";")
+	}
+	return b.String()
 }

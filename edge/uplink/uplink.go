@@ -66,9 +66,10 @@ type Uplink struct {
 	acks chan wire.Ack
 	lost chan error
 
-	mu      sync.Mutex
-	stats   Stats
-	deletes sync.WaitGroup // acked ranges being deleted
+	mu        sync.Mutex
+	stats     Stats
+	deletes   sync.WaitGroup // acked ranges being deleted
+	published string         // device states in the last status published
 
 	sent, acked, resent, samplesAcked, rejected, retries atomic.Uint64
 	droppedAcks                                          atomic.Uint64
@@ -214,11 +215,27 @@ func (u *Uplink) onAck(_ paho.Client, m paho.Message) {
 	}
 }
 
-func (u *Uplink) publishStatus(c paho.Client, online bool) {
-	st := wire.Status{Office: u.opt.Office}
+func (u *Uplink) publishStatus(c paho.Client, online bool) { u.publish(c, u.status(), online) }
+
+// publishedKey is the device states last published (devicesKey form).
+func (u *Uplink) publishedKey() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.published
+}
+
+// status is the office status as the daemon reports it.
+func (u *Uplink) status() wire.Status {
 	if u.opt.Status != nil {
-		st = u.opt.Status()
+		return u.opt.Status()
 	}
+	return wire.Status{Office: u.opt.Office}
+}
+
+func (u *Uplink) publish(c paho.Client, st wire.Status, online bool) {
+	u.mu.Lock()
+	u.published = devicesKey(st.Devices)
+	u.mu.Unlock()
 	st.Online, st.Time = online, time.Now().UTC()
 	payload, _ := json.Marshal(st)
 	t := c.Publish(wire.Topic(u.opt.Office, wire.KindStatus), 1, true, payload)

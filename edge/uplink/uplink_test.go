@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -249,4 +250,46 @@ func TestBackoffHasJitterAndBounds(t *testing.T) {
 	if d := backoff(1, time.Second, time.Minute); d > time.Second {
 		t.Fatalf("first back-off %s exceeds reconnect_min", d)
 	}
+}
+
+// A device changing state reaches the fleet at once, not at the next status
+// refresh (a minute here): facility managers watch that column.
+func TestDeviceStateChangePublishesStatus(t *testing.T) {
+	f := startFleet(t, "127.0.0.1:0")
+	statuses := make(chan wire.Status, 16)
+	f.srv.Subscribe(wire.Wildcard(wire.KindStatus), 2, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		var st wire.Status
+		if json.Unmarshal(pk.Payload, &st) == nil {
+			statuses <- st
+		}
+	})
+	var mu sync.Mutex
+	devices := map[string]string{"inv1": "unreachable"}
+	opt := options(f.addr)
+	opt.Status = func() wire.Status {
+		mu.Lock()
+		defer mu.Unlock()
+		return wire.Status{Office: "12345", Devices: maps.Clone(devices)}
+	}
+	u := New(opt, openBuffer(t))
+	run(t, u)
+	waitStatus := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case st := <-statuses:
+				if st.Online && st.Devices["inv1"] == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no status with inv1=%s within 10 s (status_interval is %s)", want, opt.StatusInterval)
+			}
+		}
+	}
+	waitStatus("unreachable") // the status published on connect
+	mu.Lock()
+	devices["inv1"] = "ok"
+	mu.Unlock()
+	waitStatus("ok")
 }

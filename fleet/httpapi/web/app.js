@@ -33,6 +33,17 @@ function visible() {
     (!q || [o.id, o.name, o.comune].some((v) => (v || "").toLowerCase().includes(q))));
 }
 
+// devices summarises an office's device health: how many are ok, and by
+// name each one that is not, so a facility manager sees "inv1 unreachable".
+function devices(o) {
+  const d = o.devices || {};
+  const ids = Object.keys(d);
+  if (!ids.length) return '<span class="muted">—</span>';
+  const bad = ids.filter((id) => d[id] !== "ok").sort();
+  return `<span class="devok">${ids.length - bad.length} ok</span>` +
+    bad.map((id) => ` <span class="sev warning" title="${esc(d[id])}">${esc(id)}: ${esc(d[id])}</span>`).join("");
+}
+
 function render() {
   const offices = state.offices;
   fillSelect($("region"), new Set(offices.map((o) => o.region).filter(Boolean)));
@@ -46,12 +57,13 @@ function render() {
       <td class="id"><b>${esc(o.id)}</b><small>${esc(o.name)}</small></td>
       <td>${esc(o.comune)}</td><td>${esc(o.province)}</td><td>${esc(o.region)}</td>
       <td><span class="state ${cls}">${label}</span>${o.registered ? "" : ' <span class="muted">(unregistered)</span>'}</td>
+      <td class="devices">${devices(o)}</td>
       <td>${ago(o.last_seen)}</td><td>${ago(o.last_batch)}</td>
       <td class="num">${fmt(o.backlog)}</td><td class="num">${fmt(o.samples_accepted)}</td>
       <td class="num ${rejected ? "bad" : ""}">${fmt(rejected)}</td><td class="num ${drops ? "bad" : ""}">${fmt(drops)}</td>
       <td>${alarms || '<span class="muted">—</span>'}</td></tr>`;
   });
-  $("offices").innerHTML = rows.join("") || '<tr><td colspan="12" class="muted">no office matches</td></tr>';
+  $("offices").innerHTML = rows.join("") || '<tr><td colspan="13" class="muted">no office matches</td></tr>';
   $("alarms").innerHTML = state.alarms.map((a) => `<tr><td>${ago(a.time)}</td><td>${esc(a.office)}</td><td>${esc(a.device)}</td>
       <td>${esc(a.kind)}</td><td><span class="sev ${esc(a.severity)}">${esc(a.severity)}</span></td><td>${esc(a.message)}</td></tr>`).join("")
     || '<tr><td colspan="6" class="muted">no open alarms</td></tr>';
