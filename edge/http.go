@@ -100,6 +100,7 @@ func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 		m.Counter("polis_edge_uplink_batches_resent_total", "Batches resent.", float64(u.BatchesResent))
 		m.Counter("polis_edge_uplink_samples_acked_total", "Samples the fleet stored.", float64(u.SamplesAcked))
 		m.Gauge("polis_edge_uplink_in_flight", "Batches awaiting ack.", float64(u.InFlight))
+		m.Counter("polis_edge_uplink_acks_dropped_total", "Acks dropped because the sender was busy (their batches are resent).", float64(u.AcksDropped))
 	}
 	for _, dev := range st.Devices {
 		m.Gauge("polis_edge_device_ok", "1 when the device is healthy.", b2f(dev.State == health.OK),

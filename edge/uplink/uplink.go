@@ -53,6 +53,7 @@ type Stats struct {
 	SamplesAcked   uint64    `json:"samples_acked"`
 	FleetRejected  uint64    `json:"fleet_rejected"`
 	FleetRetries   uint64    `json:"fleet_retries"`
+	AcksDropped    uint64    `json:"acks_dropped"` // acks that arrived faster than handled: their batches are resent
 	InFlight       int       `json:"in_flight"`
 	LastAck        time.Time `json:"last_ack,omitzero"`
 }
@@ -96,6 +97,7 @@ func (u *Uplink) Stats() Stats {
 	u.mu.Unlock()
 	s.BatchesSent, s.BatchesAcked, s.BatchesResent = u.sent.Load(), u.acked.Load(), u.resent.Load()
 	s.SamplesAcked, s.FleetRejected, s.FleetRetries = u.samplesAcked.Load(), u.rejected.Load(), u.retries.Load()
+	s.AcksDropped = u.droppedAcks.Load()
 	return s
 }
 
