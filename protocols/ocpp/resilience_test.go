@@ -3,6 +3,7 @@ package ocpp_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -148,7 +149,11 @@ func rawCall(t *testing.T, c *websocket.Conn, frame string) []any {
 	return rawRead(t, c)
 }
 
-// rawRead returns the next CALLRESULT/CALLERROR, answering nothing else.
+// rawRead returns the next CALLRESULT/CALLERROR. A CALL from the server
+// (the after-boot configuration, typically) is refused with NotSupported,
+// as a minimal charger would: left unanswered, it would hold the service's
+// one outstanding call and delay whatever the test sends next by a command
+// timeout.
 func rawRead(t *testing.T, c *websocket.Conn) []any {
 	t.Helper()
 	for {
@@ -163,6 +168,10 @@ func rawRead(t *testing.T, c *websocket.Conn) []any {
 		}
 		if msg[0].(float64) != 2 {
 			return msg
+		}
+		refusal := fmt.Sprintf(`[4,%q,"NotSupported","raw test client",{}]`, msg[1])
+		if err := c.WriteMessage(websocket.TextMessage, []byte(refusal)); err != nil {
+			t.Fatalf("answer server call: %v", err)
 		}
 	}
 }
