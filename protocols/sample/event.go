@@ -1,6 +1,9 @@
 package sample
 
-import "time"
+import (
+	"hash/fnv"
+	"time"
+)
 
 // MeasurementEvents holds alarms and events (charger fault, locker tamper,
 // device unreachable). Events travel through the same durable buffer as
@@ -29,4 +32,24 @@ func Event(device, kind, severity, message string, t time.Time, extra map[string
 		Fields:      fields,
 		Time:        t,
 	}
+}
+
+// Distinct gives an event its own point. InfluxDB keeps one point per series
+// and timestamp, and an event's series is (office, device, kind): three
+// inverter event bits raised in one poll, or two locker deposits in the same
+// second of a controller's clock, would overwrite each other. Distinct shifts
+// the time by a sub-millisecond offset derived from key, which names the event
+// (the event bit, the locker message id, the transaction and its seqNo). A
+// different key gives a different point; a redelivery of the same event gives
+// the same key and lands on the same point, so at-least-once delivery stays
+// idempotent. No tag is added, so series cardinality does not grow.
+//
+// The offset is below one millisecond: every consumer that reads events at
+// second or millisecond precision sees the moment the device reported.
+func (s Sample) Distinct(key string) Sample {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	offset := time.Duration(h.Sum64() % uint64(time.Millisecond))
+	s.Time = s.Time.Truncate(time.Millisecond).Add(offset)
+	return s
 }
