@@ -94,7 +94,7 @@ func Default() Config {
 		Buffer:  Buffer{MaxBytes: 512 << 20, CommitInterval: 200 * time.Millisecond},
 		Uplink: Uplink{
 			Enabled: &on, URL: "tcp://127.0.0.1:1883",
-			BatchSamples: 5000, BatchBytes: 1 << 20, Window: 8,
+			BatchSamples: 5000, BatchBytes: 512 << 10, Window: 8,
 			AckTimeout: 30 * time.Second, BacklogRate: 20000,
 			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
 			StatusInterval: 30 * time.Second,
@@ -223,8 +223,12 @@ func (u Uplink) validate(bad func(key, format string, a ...any), enabled bool) {
 	if u.BatchSamples < 1 || u.BatchSamples > 100000 {
 		bad("uplink.batch_samples", "must be 1-100000, got %d", u.BatchSamples)
 	}
-	if u.BatchBytes < 1<<10 || u.BatchBytes > 32<<20 {
-		bad("uplink.batch_bytes", "must be 1KiB-32MiB, got %d", u.BatchBytes)
+	// The fleet adds its registry tags to every line (about 1.5x) before
+	// writing a batch to InfluxDB in one request: 4 MiB keeps that well under
+	// InfluxDB's 25 MB max-body-size; the 512 KiB default under the 1 MiB that
+	// nginx and most proxies accept. The fleet splits on a 413 anyway.
+	if u.BatchBytes < 1<<10 || u.BatchBytes > 4<<20 {
+		bad("uplink.batch_bytes", "must be 1KiB-4MiB, got %d", u.BatchBytes)
 	}
 	if u.Window < 1 || u.Window > 64 {
 		bad("uplink.window", "must be 1-64, got %d", u.Window)

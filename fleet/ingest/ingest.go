@@ -6,14 +6,12 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
-	"github.com/polis-edge/polis/fleet/influx"
 	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -70,38 +68,32 @@ func (in *Ingester) Handle(ctx context.Context, office string, payload []byte) R
 	if b.Office != office {
 		return r.reject(ReasonWrongOffice, fmt.Errorf("batch header office %q on topic of office %q", b.Office, office))
 	}
-	body, events := in.prepare(office, b.Lines, &r.Ack)
+	body, ends, events := in.prepare(office, b.Lines, &r.Ack)
 	r.Events = events
-	if len(body) == 0 {
+	if len(ends) == 0 {
 		r.Ack.Status = uplink.AckOK
 		return r.finish()
 	}
 	start := time.Now()
-	err = in.w.Write(ctx, string(body))
+	refused, derr, err := in.writeLines(ctx, body, ends, 0, len(ends))
 	r.Write = time.Since(start)
-	var de *influx.DataError
-	switch {
-	case err == nil:
-		r.Ack.Status = uplink.AckOK
-	case errors.As(err, &de):
-		// Resending would fail the same way forever: ack ok, count what InfluxDB dropped.
-		n := de.Dropped
-		if n < 0 || n > r.Ack.Accepted {
-			n = r.Ack.Accepted
-		}
-		r.Ack.Accepted -= n
-		r.Ack.Rejected += n
-		r.Ack.Reasons[ReasonInfluxRejected] += n
-		r.Ack.Status = uplink.AckOK
-		r.Ack.Error = de.Error()
-		r.Err = err
-	default:
+	if err != nil {
 		r.Ack = uplink.Ack{Seq: b.Seq, Last: b.Last, Status: uplink.AckRetry, Error: err.Error()}
 		r.Err = err
 		r.Events = nil
 		return r
 	}
-	r.Written = bytes.Count(body, []byte("\n")) + 1
+	r.Ack.Status = uplink.AckOK
+	if refused > 0 {
+		// Resending would fail the same way forever: ack ok, count exactly
+		// the lines InfluxDB refused.
+		r.Ack.Accepted -= refused
+		r.Ack.Rejected += refused
+		r.Ack.Reasons[ReasonInfluxRejected] += refused
+		r.Ack.Error = derr.Error()
+		r.Err = derr
+	}
+	r.Written = len(ends)
 	return r.finish()
 }
 
@@ -128,14 +120,13 @@ func (r Result) finish() Result {
 // events (needed whole for the alarm list), unsigned fields (re-encoded as
 // int for InfluxDB 1.8) and lines already carrying a registry tag key take
 // the slow parse-and-re-encode path.
-func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byte, []sample.Sample) {
+func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body []byte, ends []int, events []sample.Sample) {
 	tags := in.tags(office)
 	var suffix []byte // the registry tags, escaped once per batch
 	for _, t := range tags {
 		suffix = sample.AppendTag(suffix, t.Key, t.Value)
 	}
 	out := make([]byte, 0, len(lines)+len(lines)/4)
-	var events []sample.Sample
 	for len(lines) > 0 {
 		raw, rest, _ := bytes.Cut(lines, []byte("\n"))
 		lines = rest
@@ -160,17 +151,20 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byt
 			ack.Reasons[ReasonWrongOffice]++
 			continue
 		}
-		if len(out) > 0 {
+		n := len(out)
+		if n > 0 {
 			out = append(out, '\n')
 		}
-		if info.Measurement == sample.MeasurementEvents || info.HasUint || conflict {
-			n := len(out)
+		// A backslash in the fields may be a string escape (\n, \t) that
+		// InfluxDB 1.8 would store literally: those lines are re-encoded.
+		escaped := bytes.IndexByte(raw[info.KeyEnd:], '\\') >= 0
+		if info.Measurement == sample.MeasurementEvents || info.HasUint || conflict || escaped {
 			s, err := sample.ParseLine(raw)
 			if err == nil {
-				out, err = stamp(out, s, raw, office, tags)
+				out, err = stamp(out, s, office, tags)
 			}
 			if err != nil {
-				out = out[:max(n-1, 0)]
+				out = out[:n]
 				ack.Rejected++
 				ack.Reasons[ReasonInvalidValue]++
 				continue
@@ -187,16 +181,14 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) ([]byt
 			out = append(out, raw[info.KeyEnd:]...)
 		}
 		ack.Accepted++
+		ends = append(ends, len(out))
 	}
-	return out, events
+	return out, ends, events
 }
 
-// stamp appends the line with the office and registry tags. A line that
-// already carries exactly those tags is copied as is, saving a re-encode.
-func stamp(dst []byte, s sample.Sample, raw []byte, office string, tags []Tag) ([]byte, error) {
-	if len(tags) == 0 && s.Tags[sample.TagOffice] == office {
-		return append(dst, raw...), nil
-	}
+// stamp appends the line with the office and registry tags, encoded for
+// InfluxDB 1.8 (see appendLine18).
+func stamp(dst []byte, s sample.Sample, office string, tags []Tag) ([]byte, error) {
 	if s.Tags == nil {
 		s.Tags = make(map[string]string, len(tags)+1)
 	}
@@ -204,11 +196,7 @@ func stamp(dst []byte, s sample.Sample, raw []byte, office string, tags []Tag) (
 	for _, t := range tags {
 		s.Tags[t.Key] = t.Value // the registry is authoritative for where an office is
 	}
-	dst, err := s.AppendLine(dst)
-	if err != nil {
-		return dst, err
-	}
-	return dst[:len(dst)-1], nil // AppendLine ends with '\n'; lines are joined by the caller
+	return appendLine18(dst, s)
 }
 
 // lineReason tells unparseable text from a well-formed line with bad values

@@ -22,6 +22,9 @@ type LineInfo struct {
 // each tag key so the caller can spot keys it wants to set itself.
 func Check(raw []byte, tagKey func(key []byte)) (LineInfo, error) {
 	var info LineInfo
+	if err := checkShape(raw); err != nil {
+		return info, err
+	}
 	dec := lineprotocol.NewDecoderWithBytes(raw)
 	if !dec.Next() {
 		return info, fmt.Errorf("%w: empty line", ErrInvalid)
@@ -56,6 +59,26 @@ func Check(raw []byte, tagKey func(key []byte)) (LineInfo, error) {
 	info.KeyEnd = keyEnd(raw)
 	return info, nil
 }
+
+// checkShape refuses whitespace around a line. The decoder skips it, but
+// the fleet splices tags in at the first space (a leading space puts them
+// before the measurement) and InfluxDB 1.8 reads a trailing '\r' as part of
+// the timestamp and drops the point: such a line would be counted accepted
+// and never stored.
+func checkShape(raw []byte) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("%w: empty line", ErrInvalid)
+	}
+	if isSpace(raw[0]) {
+		return fmt.Errorf("%w: line starts with whitespace", ErrInvalid)
+	}
+	if isSpace(raw[len(raw)-1]) {
+		return fmt.Errorf("%w: line ends with whitespace", ErrInvalid)
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func checkTags(dec *lineprotocol.Decoder, info *LineInfo, tagKey func([]byte)) error {
 	for {

@@ -23,6 +23,10 @@ func TestCheckAgreesWithParseLine(t *testing.T) {
 		`pv w="\xff" 1780315200000000000`,
 		`,office=1 w=1 1780315200000000000`,
 		`pv w=1 1780315200000000000`,
+		` pv,office=1 w=1 1780315200000000000`,
+		"pv,office=1 w=1 1780315200000000000\r",
+		`pv,office=1 w=1 1780315200000000000 `,
+		"\tpv,office=1 w=1 1780315200000000000",
 	}
 	for _, l := range lines {
 		_, perr := ParseLine([]byte(l))
@@ -63,5 +67,26 @@ func TestSplicedTagsParse(t *testing.T) {
 	}
 	if s.Tags["comune"] != "Rocca di Papa" || s.Tags["region"] != "Friuli-Venezia Giulia, a=b" || s.Tags["office"] != "1" {
 		t.Fatalf("tags after splicing: %v", s.Tags)
+	}
+}
+
+// The fleet splices its tags in at the first space: a line with a leading
+// space would get them in front of its measurement, and InfluxDB 1.8 drops a
+// line ending in '\r'. Both must be refused, not counted as accepted.
+func TestCheckRejectsSurroundingWhitespace(t *testing.T) {
+	for _, l := range []string{
+		` pv,office=1 w=1 1780315200000000000`,
+		"pv,office=1 w=1 1780315200000000000\r",
+		`pv,office=1 w=1 1780315200000000000 `,
+	} {
+		if _, err := Check([]byte(l), nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: Check accepted it (%v)", l, err)
+		}
+		if _, err := ParseLine([]byte(l)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: ParseLine accepted it (%v)", l, err)
+		}
+	}
+	if _, err := ParseLine([]byte("pv,office=1 w=1 1780315200000000000\n")); err != nil {
+		t.Errorf("ParseLine refused a line as AppendLine writes it: %v", err)
 	}
 }

@@ -57,7 +57,16 @@ func indexNewline(b []byte) int {
 }
 
 // ParseLine decodes exactly one line of line protocol and validates the result.
+//
+// One trailing '\n' (as AppendLine writes it) is allowed; other whitespace
+// around the line is not (see checkShape).
 func ParseLine(raw []byte) (Sample, error) {
+	if n := len(raw); n > 0 && raw[n-1] == '\n' {
+		raw = raw[:n-1]
+	}
+	if err := checkShape(raw); err != nil {
+		return Sample{}, err
+	}
 	dec := lineprotocol.NewDecoderWithBytes(raw)
 	if !dec.Next() {
 		return Sample{}, fmt.Errorf("%w: empty line", ErrInvalid)
