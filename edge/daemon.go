@@ -45,8 +45,9 @@ type Daemon struct {
 	modbus  *modbus.Service
 	ocpp    *ocpp.Service
 
-	httpLn net.Listener
-	ready  chan struct{}
+	httpLn    net.Listener
+	operators []operatorKey // who may act through the local API
+	ready     chan struct{}
 
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
@@ -62,6 +63,11 @@ type driver interface {
 // config that cannot work fails here, before anything starts.
 func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), ready: make(chan struct{})}
+	ops, err := loadOperators(cfg.HTTP.Operators)
+	if err != nil {
+		return nil, fmt.Errorf("http.operators: %w", err)
+	}
+	d.operators = ops
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

@@ -74,8 +74,9 @@ type Uplink struct {
 
 // HTTP configures the local API (health, metrics, status).
 type HTTP struct {
-	Listen string `yaml:"listen"` // empty disables it
-	Pprof  bool   `yaml:"pprof"`  // serve /debug/pprof/ for diagnosing CPU and memory
+	Listen    string     `yaml:"listen"`    // empty disables it
+	Pprof     bool       `yaml:"pprof"`     // serve /debug/pprof/ for diagnosing CPU and memory
+	Operators []Operator `yaml:"operators"` // who may act through the local API (see operator.go)
 }
 
 // Telemetry configures the edge's reports about itself.
@@ -149,6 +150,9 @@ func (c *Config) resolvePaths(base string) {
 	c.Uplink.CAFile = abs(c.Uplink.CAFile)
 	c.Uplink.CertFile = abs(c.Uplink.CertFile)
 	c.Uplink.KeyFile = abs(c.Uplink.KeyFile)
+	for i := range c.HTTP.Operators {
+		c.HTTP.Operators[i].TokenFile = abs(c.HTTP.Operators[i].TokenFile)
+	}
 }
 
 // BufferPath is where the telemetry buffer lives.
@@ -197,6 +201,7 @@ func (c Config) Validate() error {
 		bad("buffer.commit_interval", "must be in (0, 1s]: it bounds what a power cut can lose, got %s", c.Buffer.CommitInterval)
 	}
 	c.Uplink.validate(bad, c.UplinkEnabled())
+	validateOperators(c.HTTP.Operators, bad)
 	if c.Telemetry.Interval < time.Second {
 		bad("telemetry.interval", "must be at least 1s, got %s", c.Telemetry.Interval)
 	}
