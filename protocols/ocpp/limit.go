@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lorenzodonini/ocpp-go/ocpp"
@@ -48,12 +49,21 @@ type rejection struct {
 // every control cycle.
 const rejectHold = time.Minute
 
-// profileIDs keep ours apart from profiles others (a CSMS upstream, the
-// installer) may have put on the charger.
+// Our profile ids and stack levels. The ids keep ours apart from profiles
+// others (a CSMS upstream, the installer) may have put on the charger, and
+// every connector/EVSE has its own: a charger replaces a profile with the
+// same id whatever its connector (1.6 §3.13.2, 2.0.1 K01.FR.05), so a shared
+// id would let a limit on connector 2 silently remove connector 1's.
 const (
-	profileIDDefault = 9100
-	profileIDTx      = 9200
-	stackLevelPolis  = 5
+	profileIDMax      = 9000 // SetLimit on connector 0: the whole charger
+	profileIDFailsafe = 9050 // SetDefaultLimit: TxDefaultProfile on connector 0
+	profileIDDefault  = 9100 // + connector: TxDefaultProfile per connector
+	profileIDTx       = 9200 // + connector: TxProfile for the running session
+	// The fail-safe sits below the live limits, so a live limit overrides
+	// it while the edge runs and it takes over for new sessions when the
+	// edge is gone.
+	stackLevelFailsafe = 1
+	stackLevelPolis    = 5
 )
 
 func (l Limit) validate() error {
@@ -77,12 +87,14 @@ func (s *Service) SetLimit(ctx context.Context, chargerID string, connector int,
 	if err := l.validate(); err != nil {
 		return LimitResult{}, err
 	}
+	if connector < 0 {
+		return LimitResult{}, fmt.Errorf("limit connector %d: must be >= 0", connector)
+	}
 	key := chargerID + "/" + strconv.Itoa(connector)
 	s.mu.Lock()
-	if r, ok := s.rejected[key]; ok && r.limit == l && time.Since(r.at) < rejectHold {
+	if cached, ok := s.rejectedLocked(chargerID, key, l); ok {
 		s.mu.Unlock()
-		s.stats.inc(chargerID, "limit_rejected_cached")
-		return LimitResult{Status: LimitRejected, Detail: "rejected earlier; not resent within " + rejectHold.String()}, nil
+		return cached, nil
 	}
 	txID := ""
 	if c := s.chargers[chargerID]; c != nil && connector > 0 {
@@ -91,9 +103,90 @@ func (s *Service) SetLimit(ctx context.Context, chargerID string, connector int,
 		}
 	}
 	s.mu.Unlock()
+	res, err := s.sendProfile(ctx, chargerID, profile16(connector, txID, l), profile201(connector, txID, l))
+	if err != nil {
+		return res, err
+	}
+	s.recordLimit(chargerID, connector, key, l, res)
+	return res, nil
+}
 
+// SetDefaultLimit installs the fail-safe: a TxDefaultProfile of amps per
+// phase on connector/EVSE 0, at a stack level below SetLimit's, so it is what
+// every new session gets when the edge is not there to say otherwise. The
+// charger keeps it across our outages; it is remembered and installed again
+// after every BootNotification (a charger may forget profiles on reboot).
+func (s *Service) SetDefaultLimit(ctx context.Context, chargerID string, amps float64) (LimitResult, error) {
+	l := Limit{Unit: "A", Value: amps}
+	if err := l.validate(); err != nil {
+		return LimitResult{}, err
+	}
+	key := chargerID + "/default"
+	s.mu.Lock()
+	c := s.chargers[chargerID]
+	if c == nil {
+		s.mu.Unlock()
+		return LimitResult{Status: LimitOffline, Detail: "charger never seen"}, nil
+	}
+	c.DefaultLimit = &LimitState{Limit: l, Status: LimitOffline, At: time.Now()}
+	saveErr := s.store.save(c)
+	cached, isCached := s.rejectedLocked(chargerID, key, l)
+	s.mu.Unlock()
+	if saveErr != nil {
+		return LimitResult{}, saveErr
+	}
+	if isCached {
+		return cached, nil
+	}
+	return s.installDefault(ctx, chargerID, l)
+}
+
+// installDefault sends the fail-safe profile and records the outcome.
+func (s *Service) installDefault(ctx context.Context, chargerID string, l Limit) (LimitResult, error) {
+	res, err := s.sendProfile(ctx, chargerID, failsafe16(l), failsafe201(l))
+	if err != nil {
+		return res, err
+	}
+	s.mu.Lock()
+	if c := s.chargers[chargerID]; c != nil && c.DefaultLimit != nil && c.DefaultLimit.Limit == l {
+		c.DefaultLimit.Status, c.DefaultLimit.At = res.Status, time.Now()
+	}
+	s.mu.Unlock()
+	s.recordLimit(chargerID, 0, chargerID+"/default", l, res)
+	return res, nil
+}
+
+// reinstallDefault runs after a charger (re)connects and boots.
+func (s *Service) reinstallDefault(chargerID string) {
+	s.mu.Lock()
+	var l *Limit
+	if c := s.chargers[chargerID]; c != nil && c.DefaultLimit != nil {
+		v := c.DefaultLimit.Limit
+		l = &v
+	}
+	s.mu.Unlock()
+	if l == nil {
+		return
+	}
+	res, err := s.installDefault(context.Background(), chargerID, *l)
+	if err != nil || res.Status != LimitConfirmed {
+		s.log.Warn("ocpp: fail-safe default profile not installed", "charger", chargerID, "status", res.Status, "detail", res.Detail, "err", err)
+	}
+}
+
+// rejectedLocked answers from memory a limit the charger rejected recently.
+func (s *Service) rejectedLocked(chargerID, key string, l Limit) (LimitResult, bool) {
+	if r, ok := s.rejected[key]; ok && r.limit == l && time.Since(r.at) < rejectHold {
+		s.stats.inc(chargerID, "limit_rejected_cached")
+		return LimitResult{Status: LimitRejected, Detail: "rejected earlier; not resent within " + rejectHold.String()}, true
+	}
+	return LimitResult{}, false
+}
+
+// sendProfile sends a SetChargingProfile and classifies the outcome.
+func (s *Service) sendProfile(ctx context.Context, chargerID string, r16, r201 ocpp.Request) (LimitResult, error) {
 	start := time.Now()
-	resp, err := s.call(ctx, chargerID, profile16(connector, txID, l), profile201(connector, txID, l))
+	resp, err := s.call(ctx, chargerID, r16, r201)
 	res := LimitResult{Took: time.Since(start)}
 	var ce *CallError
 	switch {
@@ -111,7 +204,6 @@ func (s *Service) SetLimit(ctx context.Context, chargerID string, connector int,
 			res.Status = LimitConfirmed
 		}
 	}
-	s.recordLimit(chargerID, connector, key, l, res)
 	return res, nil
 }
 
@@ -123,7 +215,7 @@ func (s *Service) recordLimit(chargerID string, connector int, key string, l Lim
 	} else {
 		delete(s.rejected, key)
 	}
-	if c := s.chargers[chargerID]; c != nil {
+	if c := s.chargers[chargerID]; c != nil && !strings.HasSuffix(key, "/default") {
 		c.connector(connector).Requested = &LimitState{Limit: l, Status: res.Status, At: time.Now()}
 	}
 	s.stats.inc(chargerID, "limit_"+string(res.Status))
@@ -142,31 +234,63 @@ func profileStatus(resp ocpp.Response) string {
 	return fmt.Sprintf("unexpected answer %T", resp)
 }
 
-func profile16(connector int, txID string, l Limit) ocpp.Request {
+func schedule16(l Limit) *types16.ChargingSchedule {
 	period := types16.NewChargingSchedulePeriod(0, l.Value)
 	if l.Phases > 0 {
 		period.NumberPhases = &l.Phases
 	}
-	sched := types16.NewChargingSchedule(types16.ChargingRateUnitType(l.Unit), period)
-	p := types16.NewChargingProfile(profileIDDefault, stackLevelPolis, types16.ChargingProfilePurposeTxDefaultProfile, types16.ChargingProfileKindRelative, sched)
+	return types16.NewChargingSchedule(types16.ChargingRateUnitType(l.Unit), period)
+}
+
+func schedule201(l Limit) types201.ChargingSchedule {
+	period := types201.NewChargingSchedulePeriod(0, l.Value)
+	if l.Phases > 0 {
+		period.NumberPhases = &l.Phases
+	}
+	return *types201.NewChargingSchedule(1, types201.ChargingRateUnitType(l.Unit), period)
+}
+
+// profile16 is SetLimit's profile: on connector 0 the charger-wide
+// ChargePointMaxProfile (absolute from now: a max profile has no
+// transaction to be relative to), on a connector a TxProfile for the
+// running transaction or else the connector's TxDefaultProfile.
+func profile16(connector int, txID string, l Limit) ocpp.Request {
+	sched := schedule16(l)
+	if connector == 0 {
+		sched.StartSchedule = types16.NewDateTime(time.Now().Truncate(time.Second))
+		p := types16.NewChargingProfile(profileIDMax, stackLevelPolis, types16.ChargingProfilePurposeChargePointMaxProfile, types16.ChargingProfileKindAbsolute, sched)
+		return smartcharging.NewSetChargingProfileRequest(0, p)
+	}
+	p := types16.NewChargingProfile(profileIDDefault+connector, stackLevelPolis, types16.ChargingProfilePurposeTxDefaultProfile, types16.ChargingProfileKindRelative, sched)
 	if txID != "" {
-		p.ChargingProfileId, p.ChargingProfilePurpose = profileIDTx, types16.ChargingProfilePurposeTxProfile
+		p.ChargingProfileId, p.ChargingProfilePurpose = profileIDTx+connector, types16.ChargingProfilePurposeTxProfile
 		p.TransactionId, _ = strconv.Atoi(txID)
 	}
 	return smartcharging.NewSetChargingProfileRequest(connector, p)
 }
 
 func profile201(evse int, txID string, l Limit) ocpp.Request {
-	period := types201.NewChargingSchedulePeriod(0, l.Value)
-	if l.Phases > 0 {
-		period.NumberPhases = &l.Phases
+	sched := schedule201(l)
+	if evse == 0 {
+		sched.StartSchedule = types201.NewDateTime(time.Now().Truncate(time.Second))
+		p := types201.NewChargingProfile(profileIDMax, stackLevelPolis, types201.ChargingProfilePurposeChargingStationMaxProfile, types201.ChargingProfileKindAbsolute, []types201.ChargingSchedule{sched})
+		return sc201.NewSetChargingProfileRequest(0, p)
 	}
-	sched := types201.NewChargingSchedule(1, types201.ChargingRateUnitType(l.Unit), period)
-	p := types201.NewChargingProfile(profileIDDefault, stackLevelPolis, types201.ChargingProfilePurposeTxDefaultProfile, types201.ChargingProfileKindRelative, []types201.ChargingSchedule{*sched})
+	p := types201.NewChargingProfile(profileIDDefault+evse, stackLevelPolis, types201.ChargingProfilePurposeTxDefaultProfile, types201.ChargingProfileKindRelative, []types201.ChargingSchedule{sched})
 	if txID != "" {
-		p.ID, p.ChargingProfilePurpose, p.TransactionID = profileIDTx, types201.ChargingProfilePurposeTxProfile, txID
+		p.ID, p.ChargingProfilePurpose, p.TransactionID = profileIDTx+evse, types201.ChargingProfilePurposeTxProfile, txID
 	}
 	return sc201.NewSetChargingProfileRequest(evse, p)
+}
+
+func failsafe16(l Limit) ocpp.Request {
+	p := types16.NewChargingProfile(profileIDFailsafe, stackLevelFailsafe, types16.ChargingProfilePurposeTxDefaultProfile, types16.ChargingProfileKindRelative, schedule16(l))
+	return smartcharging.NewSetChargingProfileRequest(0, p)
+}
+
+func failsafe201(l Limit) ocpp.Request {
+	p := types201.NewChargingProfile(profileIDFailsafe, stackLevelFailsafe, types201.ChargingProfilePurposeTxDefaultProfile, types201.ChargingProfileKindRelative, []types201.ChargingSchedule{schedule201(l)})
+	return sc201.NewSetChargingProfileRequest(0, p)
 }
 
 // ClearLimit removes the profiles SetLimit installed on a connector.

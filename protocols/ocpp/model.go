@@ -76,6 +76,9 @@ type charger struct {
 	Registered string                  `json:"registered"` // Accepted, Pending, Rejected
 	BootAt     time.Time               `json:"boot_at"`
 	Connectors map[int]*ConnectorState `json:"connectors"`
+	// DefaultLimit is the fail-safe profile SetDefaultLimit installed; it is
+	// sent again after every boot.
+	DefaultLimit *LimitState `json:"default_limit,omitempty"`
 
 	online     bool
 	since      time.Time

@@ -162,6 +162,7 @@ func (s *Service) configure16(id string) {
 			s.log.Warn("ocpp: charger refused configuration", "charger", id, "key", kv[0], "status", status, "err", err)
 		}
 	}
+	s.reinstallDefault(id)
 }
 
 func profiles16() []*ocpp.Profile {

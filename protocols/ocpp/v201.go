@@ -256,6 +256,7 @@ func (s *Service) configure201(id string) {
 		s.stats.inc(id, "config_refused")
 		s.log.Warn("ocpp: charger refused configuration", "charger", id, "status", status, "err", err)
 	}
+	s.reinstallDefault(id)
 }
 
 var _ ocpp.Request = (*remotecontrol.TriggerMessageRequest)(nil)

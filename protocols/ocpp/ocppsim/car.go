@@ -45,7 +45,6 @@ type connector struct {
 	energyWh float64 // the connector's register, never reset
 	currentA float64 // per phase, drawn now
 	phases   int
-	limit    limit // in force
 }
 
 // simSession is one transaction. Messages queued while offline read its id
@@ -173,16 +172,10 @@ func (c *ChargePoint) step(dt time.Duration) {
 		}
 		car := cn.car
 		phases := min(car.Phases, c.cfg.Phases)
-		if cn.limit.phases > 0 {
-			phases = min(phases, cn.limit.phases)
+		if own, _ := c.limitLocked(cn); own.phases > 0 {
+			phases = min(phases, own.phases)
 		}
-		amps := min(c.cfg.MaxCurrentA, car.MaxCurrentA)
-		switch cn.limit.unit {
-		case "A":
-			amps = min(amps, cn.limit.value)
-		case "W":
-			amps = min(amps, cn.limit.value/(c.cfg.VoltageV*float64(phases)))
-		}
+		amps := min(c.ampsLocked(cn, phases), car.MaxCurrentA)
 		if amps < 6 || car.SoCPct >= car.TargetSoC {
 			amps = 0 // IEC 61851: below 6 A the car pauses
 		}
@@ -238,7 +231,8 @@ func (c *ChargePoint) Connector(n int) ConnectorView {
 	if err != nil {
 		return ConnectorView{}
 	}
-	v := ConnectorView{Status: cn.status, CurrentA: cn.currentA, LimitUnit: cn.limit.unit, LimitValue: cn.limit.value, EnergyWh: cn.energyWh, SoCPct: -1}
+	own, _ := c.limitLocked(cn)
+	v := ConnectorView{Status: cn.status, CurrentA: cn.currentA, LimitUnit: own.unit, LimitValue: own.value, EnergyWh: cn.energyWh, SoCPct: -1}
 	if cn.session != nil {
 		v.TxID = cn.session.id
 		if c.cfg.Version == V16 {
@@ -285,10 +279,7 @@ func (c *ChargePoint) enqueueMeterValuesOn(only int, now time.Time, triggered bo
 }
 
 func (c *ChargePoint) readingLocked(cn *connector) reading {
-	offered := c.cfg.MaxCurrentA
-	if cn.limit.unit == "A" {
-		offered = min(offered, cn.limit.value)
-	}
+	offered := c.ampsLocked(cn, max(cn.phases, 1))
 	r := reading{energyWh: cn.energyWh, powerW: cn.currentA * c.cfg.VoltageV * float64(cn.phases),
 		offeredA: offered, voltageV: c.cfg.VoltageV, socPct: -1}
 	for i := 0; i < cn.phases && i < 3; i++ {

@@ -15,24 +15,31 @@ type handler16 struct{ c *ChargePoint }
 
 func (h *handler16) OnSetChargingProfile(r *smartcharging.SetChargingProfileRequest) (*smartcharging.SetChargingProfileConfirmation, error) {
 	p := r.ChargingProfile
+	rejected := smartcharging.NewSetChargingProfileConfirmation(smartcharging.ChargingProfileStatusRejected)
 	if h.c.cfg.Misbehave.RejectProfiles || p == nil || p.ChargingSchedule == nil || len(p.ChargingSchedule.ChargingSchedulePeriod) == 0 {
-		return smartcharging.NewSetChargingProfileConfirmation(smartcharging.ChargingProfileStatusRejected), nil
+		return rejected, nil
+	}
+	purpose := string(p.ChargingProfilePurpose)
+	if !h.c.profileTarget(purpose, r.ConnectorId) {
+		return rejected, nil
 	}
 	period := p.ChargingSchedule.ChargingSchedulePeriod[0]
 	l := limit{unit: string(p.ChargingSchedule.ChargingRateUnit), value: period.Limit}
 	if period.NumberPhases != nil {
 		l.phases = *period.NumberPhases
 	}
-	h.c.applyLimit(r.ConnectorId, l)
+	txID := ""
+	if purpose == purposeTx {
+		txID = strconv.Itoa(p.TransactionId)
+	}
+	h.c.installProfile(profile{id: p.ChargingProfileId, connector: r.ConnectorId, stack: p.StackLevel, purpose: purpose, txID: txID, lim: l})
 	return smartcharging.NewSetChargingProfileConfirmation(smartcharging.ChargingProfileStatusAccepted), nil
 }
 
 func (h *handler16) OnClearChargingProfile(r *smartcharging.ClearChargingProfileRequest) (*smartcharging.ClearChargingProfileConfirmation, error) {
-	n := 0
-	if r.ConnectorId != nil {
-		n = *r.ConnectorId
+	if h.c.clearProfiles(r.Id, r.ConnectorId, string(r.ChargingProfilePurpose), r.StackLevel) == 0 {
+		return smartcharging.NewClearChargingProfileConfirmation(smartcharging.ClearChargingProfileStatusUnknown), nil
 	}
-	h.c.clearLimit(n)
 	return smartcharging.NewClearChargingProfileConfirmation(smartcharging.ClearChargingProfileStatusAccepted), nil
 }
 

@@ -157,8 +157,16 @@ func (h *handler201) OnUnlockConnector(r *remotecontrol.UnlockConnectorRequest) 
 
 func (h *handler201) OnSetChargingProfile(r *smartcharging.SetChargingProfileRequest) (*smartcharging.SetChargingProfileResponse, error) {
 	p := r.ChargingProfile
+	rejected := smartcharging.NewSetChargingProfileResponse(smartcharging.ChargingProfileStatusRejected)
 	if h.c.cfg.Misbehave.RejectProfiles || p == nil || len(p.ChargingSchedule) == 0 || len(p.ChargingSchedule[0].ChargingSchedulePeriod) == 0 {
-		return smartcharging.NewSetChargingProfileResponse(smartcharging.ChargingProfileStatusRejected), nil
+		return rejected, nil
+	}
+	purpose := string(p.ChargingProfilePurpose)
+	if purpose == "ChargingStationMaxProfile" {
+		purpose = purposeMax
+	}
+	if !h.c.profileTarget(purpose, r.EvseID) {
+		return rejected, nil
 	}
 	sched := p.ChargingSchedule[0]
 	period := sched.ChargingSchedulePeriod[0]
@@ -166,16 +174,22 @@ func (h *handler201) OnSetChargingProfile(r *smartcharging.SetChargingProfileReq
 	if period.NumberPhases != nil {
 		l.phases = *period.NumberPhases
 	}
-	h.c.applyLimit(r.EvseID, l)
+	h.c.installProfile(profile{id: p.ID, connector: r.EvseID, stack: p.StackLevel, purpose: purpose, txID: p.TransactionID, lim: l})
 	return smartcharging.NewSetChargingProfileResponse(smartcharging.ChargingProfileStatusAccepted), nil
 }
 
 func (h *handler201) OnClearChargingProfile(r *smartcharging.ClearChargingProfileRequest) (*smartcharging.ClearChargingProfileResponse, error) {
-	n := 0
-	if c := r.ChargingProfileCriteria; c != nil && c.EvseID != nil {
-		n = *c.EvseID
+	var evse, stack *int
+	purpose := ""
+	if c := r.ChargingProfileCriteria; c != nil {
+		evse, stack, purpose = c.EvseID, c.StackLevel, string(c.ChargingProfilePurpose)
+		if purpose == "ChargingStationMaxProfile" {
+			purpose = purposeMax
+		}
 	}
-	h.c.clearLimit(n)
+	if h.c.clearProfiles(r.ChargingProfileID, evse, purpose, stack) == 0 {
+		return smartcharging.NewClearChargingProfileResponse(smartcharging.ClearChargingProfileStatusUnknown), nil
+	}
 	return smartcharging.NewClearChargingProfileResponse(smartcharging.ClearChargingProfileStatusAccepted), nil
 }
 

@@ -7,32 +7,6 @@ import (
 // What the central system can ask of a charge point, independent of the
 // OCPP version; each version's handlers translate their requests to these.
 
-// applyLimit puts l on connector n (0: all) after ProfileDelay: the charger
-// answers at once, the car follows as the pilot signal changes.
-func (c *ChargePoint) applyLimit(n int, l limit) {
-	time.AfterFunc(c.cfg.ProfileDelay, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for _, cn := range c.conns[1:] {
-			if n == 0 || n == cn.id {
-				cn.limit = l
-			}
-		}
-	})
-}
-
-// clearLimit removes the limit on connector n (0: all) at once: the car may
-// draw what it and the charger allow again.
-func (c *ChargePoint) clearLimit(n int) {
-	c.mu.Lock()
-	for _, cn := range c.conns[1:] {
-		if n == 0 || n == cn.id {
-			cn.limit = limit{}
-		}
-	}
-	c.mu.Unlock()
-}
-
 // setAvailability changes connector n (0: all). A connector with a session
 // keeps charging and changes when the session ends (scheduled).
 func (c *ChargePoint) setAvailability(n int, operative bool) (known, scheduled bool) {

@@ -126,6 +126,7 @@ type ChargePoint struct {
 	interval   time.Duration
 	registered bool
 	boots      int
+	profiles   []profile
 }
 
 // New builds a charge point; Run connects it.
