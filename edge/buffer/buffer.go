@@ -112,6 +112,8 @@ type Buffer struct {
 
 	notify chan struct{}
 
+	seqMark uint64 // sequence numbers below it are reserved (seqmark.go); owner goroutine only
+
 	stMu sync.RWMutex
 	st   state
 }

@@ -75,17 +75,19 @@ func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
 	cur := b.st
 	b.stMu.RUnlock()
 
-	var res txResult
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		res = txResult{head: cur.head, dropped: map[string]uint64{}}
-		return b.writeTx(tx, cur, batch, drops, &res)
-	})
-
 	var appendedN uint64
 	for _, r := range batch {
 		if r.lines != nil {
 			appendedN += uint64(r.lines.count())
 		}
+	}
+	var res txResult
+	err := b.reserveSeqs(cur.head, int(appendedN))
+	if err == nil {
+		err = b.db.Update(func(tx *bolt.Tx) error {
+			res = txResult{head: cur.head, dropped: map[string]uint64{}}
+			return b.writeTx(tx, cur, batch, drops, &res)
+		})
 	}
 	if err != nil {
 		err = fmt.Errorf("buffer: commit: %w", err)

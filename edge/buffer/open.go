@@ -62,6 +62,16 @@ func Open(path string, opt Options) (*Buffer, error) {
 		}
 		st.recovered = 1
 	}
+	mark, err := readSeqMark(path)
+	if err != nil {
+		// A lost mark only matters after a recovery; the file's own head is
+		// still right. Say so and go on.
+		opt.Logger.Warn("buffer sequence mark unreadable; numbering continues from the file", "err", err)
+	}
+	if st.recovered > 0 && mark > st.head {
+		opt.Logger.Warn("fresh buffer continues numbering above the old file's", "from", mark)
+		st.head = mark
+	}
 	b := &Buffer{
 		opt:       opt,
 		log:       opt.Logger,
@@ -72,6 +82,7 @@ func Open(path string, opt Options) (*Buffer, error) {
 		ownerDone: make(chan struct{}),
 		notify:    make(chan struct{}, 1),
 		st:        st,
+		seqMark:   max(mark, st.head),
 	}
 	go b.run()
 	return b, nil
