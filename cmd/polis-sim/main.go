@@ -4,6 +4,8 @@
 //
 //	polis-sim [-office 47011] [-edge-config edge.yaml] [flags]
 //
+//	polis-sim fleet -offices 7000 [-broker tcp://…] [-registry offices.yaml]
+//
 // With -edge-config it first writes the polis-edge config that matches the
 // simulated devices, so `polis-edge -config edge.yaml` can be started beside it.
 package main
@@ -22,6 +24,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fleet" {
+		os.Exit(runFleet(os.Args[2:]))
+	}
 	office := flag.String("office", "47011", "office id")
 	name := flag.String("name", "Polis simulated office", "office name")
 	lat := flag.Float64("lat", 43.84, "latitude, for the PV curve")

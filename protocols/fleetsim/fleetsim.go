@@ -1,0 +1,184 @@
+// Package fleetsim simulates thousands of offices in one process, each a real
+// MQTT connection with its own credentials speaking the real uplink protocol
+// (protocols/uplink): a retained status with a last will, zstd batches named by
+// sequence numbers, acks, back-off on `retry`, resend on ack timeout, and a
+// backlog that builds while the fleet is away and drains when it returns.
+//
+// It is what `polis-sim fleet` runs and what the fleet's scale benchmarks and
+// tests drive: a fleet that keeps up with it keeps up with 7,000 polis-edges
+// without running 7,000 edge daemons on one machine.
+package fleetsim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says how many offices to simulate and how they behave.
+type Config struct {
+	Broker      string // tcp://host:port of the fleet's MQTT listener
+	Offices     int    // how many offices
+	FirstOffice int    // office ids are 5-digit numbers from here (default 10000)
+	Password    func(office string) string
+	Mix         Mix           // what each office measures (default ReferenceMix)
+	Flush       time.Duration // how often an office sends what it measured (default 1s, like the edge's live lane)
+	MaxBatch    int           // lines per batch at most (default 5000, the edge's default)
+	Window      int           // batches in flight per office (default 8)
+	AckTimeout  time.Duration // resend a batch not acked by then (default 30s)
+	ConnectRate int           // new connections per second across the fleet (default 500)
+	Log         *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.FirstOffice == 0 {
+		c.FirstOffice = 10000
+	}
+	if c.Password == nil {
+		c.Password = func(string) string { return "sim" }
+	}
+	if c.Mix.isZero() {
+		c.Mix = ReferenceMix
+	}
+	if c.Flush <= 0 {
+		c.Flush = time.Second
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 5000
+	}
+	if c.Window <= 0 {
+		c.Window = 8
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 30 * time.Second
+	}
+	if c.ConnectRate <= 0 {
+		c.ConnectRate = 500
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// OfficeID is the id of the i-th simulated office.
+func (c Config) OfficeID(i int) string {
+	first := c.FirstOffice
+	if first == 0 {
+		first = 10000
+	}
+	return fmt.Sprintf("%05d", first+i)
+}
+
+// Sim is a running fleet of simulated offices.
+type Sim struct {
+	cfg     Config
+	offices []*office
+	stats   counters
+	wg      sync.WaitGroup
+}
+
+// counters are shared by all offices; atomics keep the hot path lock-free.
+type counters struct {
+	connected atomic.Int64
+	connects  atomic.Int64
+	lost      atomic.Int64
+	measured  atomic.Int64 // lines generated
+	sent      atomic.Int64 // batches published (first sends and resends)
+	resent    atomic.Int64
+	acked     atomic.Int64 // lines acked ok
+	retries   atomic.Int64 // batches answered retry
+	rejected  atomic.Int64 // lines the fleet rejected
+	latMu     sync.Mutex
+	latencies []time.Duration // first send → ok ack, per batch
+}
+
+// Start connects every office (at ConnectRate) and starts measuring. It
+// returns at once; Wait or Report follow the run.
+func Start(ctx context.Context, cfg Config) *Sim {
+	cfg.defaults()
+	s := &Sim{cfg: cfg}
+	gap := time.Second / time.Duration(cfg.ConnectRate)
+	for i := range cfg.Offices {
+		o := newOffice(s, cfg.OfficeID(i), i)
+		s.offices = append(s.offices, o)
+	}
+	s.wg.Add(len(s.offices))
+	go func() {
+		for _, o := range s.offices {
+			go func() { defer s.wg.Done(); o.run(ctx) }()
+			select {
+			case <-ctx.Done():
+			case <-time.After(gap):
+			}
+		}
+	}()
+	return s
+}
+
+// Wait returns once every office stopped (its context ended).
+func (s *Sim) Wait() { s.wg.Wait() }
+
+// Report is what a run sent, what the fleet acknowledged and how fast.
+type Report struct {
+	Offices    int           `json:"offices"`
+	Connected  int64         `json:"connected"`
+	Connects   int64         `json:"connects"`       // successful connects, reconnects included
+	Lost       int64         `json:"lost"`           // connections lost
+	Measured   int64         `json:"lines_measured"` // lines generated
+	Acked      int64         `json:"lines_acked"`    // lines acked ok
+	Rejected   int64         `json:"lines_rejected"` // lines the fleet refused for good
+	Pending    int64         `json:"lines_pending"`  // measured, not yet acked
+	Batches    int64         `json:"batches_sent"`
+	Resent     int64         `json:"batches_resent"`
+	Retries    int64         `json:"batches_retry"`
+	AckedCount int           `json:"batches_acked"`
+	P50        time.Duration `json:"ack_p50"`
+	P99        time.Duration `json:"ack_p99"`
+	Max        time.Duration `json:"ack_max"`
+}
+
+// Report summarises the run so far.
+func (s *Sim) Report() Report {
+	r := Report{
+		Offices: len(s.offices), Connected: s.stats.connected.Load(), Connects: s.stats.connects.Load(),
+		Lost: s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
+		Rejected: s.stats.rejected.Load(), Batches: s.stats.sent.Load(), Resent: s.stats.resent.Load(),
+		Retries: s.stats.retries.Load(),
+	}
+	r.Pending = r.Measured - r.Acked - r.Rejected
+	s.stats.latMu.Lock()
+	lat := append([]time.Duration(nil), s.stats.latencies...)
+	s.stats.latMu.Unlock()
+	r.AckedCount = len(lat)
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		r.P50, r.P99, r.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	}
+	return r
+}
+
+// ResetLatencies forgets the ack latencies so far (after a warm-up or before a
+// fault), so Report's percentiles cover only what follows.
+func (s *Sim) ResetLatencies() {
+	s.stats.latMu.Lock()
+	s.stats.latencies = s.stats.latencies[:0]
+	s.stats.latMu.Unlock()
+}
+
+// Pause stops every office measuring (they keep sending what they hold), so a
+// test can wait for the fleet to drain everything and compare counts exactly.
+func (s *Sim) Pause() {
+	for _, o := range s.offices {
+		o.paused.Store(true)
+	}
+}
+
+func (c *counters) latency(d time.Duration) {
+	c.latMu.Lock()
+	c.latencies = append(c.latencies, d)
+	c.latMu.Unlock()
+}

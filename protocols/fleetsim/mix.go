@@ -1,0 +1,99 @@
+package fleetsim
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/polis-edge/polis/protocols/sample"
+)
+
+// Series is one device of a simulated office: what it measures and how often.
+type Series struct {
+	Measurement string
+	Device      string
+	Every       time.Duration
+	Fields      func(r *rand.Rand, n int64) map[string]any // n counts this series' samples
+}
+
+// Mix is what one office measures. Every office of a run has the same mix;
+// values vary per office.
+type Mix []Series
+
+func (m Mix) isZero() bool { return len(m) == 0 }
+
+// LinesPerSecond is the mix's average rate, for sizing a run.
+func (m Mix) LinesPerSecond() float64 {
+	var r float64
+	for _, s := range m {
+		r += float64(time.Second) / float64(s.Every)
+	}
+	return r
+}
+
+// ReferenceMix is an office as the fleet sees it at the edge's raw setting: an
+// inverter and a grid meter each second, two chargers every 10 s, a dozen
+// environmental sensors every 30 s, a locker bank every minute. About 2.7
+// lines/s per office, ~19,000 lines/s for 7,000 offices.
+var ReferenceMix = func() Mix {
+	m := Mix{
+		{Measurement: "inverter", Device: "inv1", Every: time.Second, Fields: inverterFields},
+		{Measurement: "meter", Device: "meter1", Every: time.Second, Fields: meterFields},
+		{Measurement: "charger", Device: "cp1", Every: 10 * time.Second, Fields: chargerFields},
+		{Measurement: "charger", Device: "cp2", Every: 10 * time.Second, Fields: chargerFields},
+		{Measurement: "locker", Device: "bank1", Every: time.Minute, Fields: lockerFields},
+	}
+	for _, dev := range []string{"sala", "hall", "back", "office1", "office2", "atm", "server", "entry", "store", "wc", "cowork1", "cowork2"} {
+		m = append(m, Series{Measurement: "env", Device: dev, Every: 30 * time.Second, Fields: envFields})
+	}
+	return m
+}()
+
+func inverterFields(r *rand.Rand, n int64) map[string]any {
+	w := 2000 + r.Float64()*4000
+	return map[string]any{"W": w, "WH": int64(1_000_000 + n*2), "DCW": w * 1.03, "Hz": 50 + r.Float64()*0.04 - 0.02,
+		"PhVphA": 230 + r.Float64()*4 - 2, "TmpCab": 35 + r.Float64()*5, "St": int64(4)}
+}
+
+func meterFields(r *rand.Rand, n int64) map[string]any {
+	w := 3000 + r.Float64()*6000 - 3000
+	return map[string]any{"W": w, "WphA": w / 3, "WphB": w / 3, "WphC": w / 3, "PhVphA": 230.1, "PhVphB": 229.8,
+		"PhVphC": 231.0, "Hz": 50.01, "TotWhImp": int64(5_000_000 + n), "TotWhExp": int64(800_000 + n/3)}
+}
+
+func chargerFields(r *rand.Rand, n int64) map[string]any {
+	return map[string]any{"power_w": r.Float64() * 11000, "energy_wh": float64(200_000 + n*30), "current_a": r.Float64() * 16,
+		"offered_a": 16.0, "status": "Charging"}
+}
+
+func envFields(r *rand.Rand, _ int64) map[string]any {
+	return map[string]any{"temperature_c": 19 + r.Float64()*6, "humidity_pct": 35 + r.Float64()*20, "co2_ppm": 450 + r.Float64()*700}
+}
+
+func lockerFields(r *rand.Rand, _ int64) map[string]any {
+	return map[string]any{"occupied": int64(r.IntN(40)), "compartments": int64(40), "door_open": false, "mains": true}
+}
+
+// appendDue appends the lines every series owes between from and to.
+func (m Mix) appendDue(dst []byte, office string, r *rand.Rand, counts []int64, from, to time.Time) ([]byte, int, error) {
+	lines := 0
+	for i, s := range m {
+		// A series fires at multiples of its period since the epoch, so the
+		// points of one office never collide and restarts do not shift them.
+		first := from.Truncate(s.Every)
+		if first.Before(from) {
+			first = first.Add(s.Every)
+		}
+		for at := first; at.Before(to); at = at.Add(s.Every) {
+			sm := sample.Sample{Measurement: s.Measurement,
+				Tags:   map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device},
+				Fields: s.Fields(r, counts[i]), Time: at}
+			counts[i]++
+			var err error
+			if dst, err = sm.AppendLine(dst); err != nil {
+				return dst, lines, err
+			}
+			lines++
+		}
+	}
+	return dst, lines, nil
+}
