@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"errors"
+	"sort"
 	"time"
 )
 
@@ -44,6 +45,13 @@ type lanes struct {
 	tokens      float64 // backlog token bucket, in samples
 	refilled    time.Time
 	buf         []byte // reused for every batch's lines
+
+	// Fleet back-off (see handleAck): after a retry answer nothing is sent
+	// until hold; then one probe batch at a time until an ok comes back.
+	hold     time.Time
+	heldAt   time.Time // when hold was last set
+	probing  bool
+	attempts int // retry answers to probes in a row
 }
 
 func newLanes(st Store, now time.Time) *lanes {
@@ -80,15 +88,48 @@ func (l *lanes) expire(now time.Time, timeout time.Duration) int {
 	return n
 }
 
-// dueRetry pops the first retry whose time has come.
+// dueRetry pops the first retry whose time has come, merged with the due
+// retries that follow it when nothing between them is in flight or still
+// unsent: during a fleet outage every small live batch comes back as a
+// retry, and resending them one by one is what made retry storms.
 func (l *lanes) dueRetry(now time.Time) (retry, bool) {
+	sort.Slice(l.retries, func(i, j int) bool { return l.retries[i].seq < l.retries[j].seq })
 	for i, r := range l.retries {
-		if !now.Before(r.at) {
-			l.retries = append(l.retries[:i], l.retries[i+1:]...)
-			return r, true
+		if now.Before(r.at) {
+			continue
 		}
+		j := i + 1
+		for ; j < len(l.retries); j++ {
+			n := l.retries[j]
+			if now.Before(n.at) || !l.gapDone(r.last, n.seq) {
+				break
+			}
+			r.last = max(r.last, n.last)
+		}
+		l.retries = append(l.retries[:i], l.retries[j:]...)
+		return r, true
 	}
 	return retry{}, false
+}
+
+// gapDone reports whether every seq strictly between a and b was sent and
+// is not awaiting an ack (acked ones are deleted and read as nothing).
+func (l *lanes) gapDone(a, b uint64) bool {
+	if b <= a+1 {
+		return true
+	}
+	if !l.backlogDone() && a+1 < l.liveFrom && b-1 >= l.backlogNext {
+		return false // unsent backlog in between
+	}
+	if b-1 >= l.liveNext {
+		return false
+	}
+	for seq, p := range l.inflight {
+		if seq < b && p.last > a {
+			return false
+		}
+	}
+	return true
 }
 
 var errStop = errors.New("stop")

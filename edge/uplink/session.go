@@ -12,9 +12,15 @@ import (
 	wire "github.com/polis-edge/polis/protocols/uplink"
 )
 
-// retryDelay is how long the edge waits before resending a batch the fleet
-// could not store (InfluxDB down): long enough not to hammer a sick fleet.
+// retryDelay is how long the edge waits before resending a batch it could
+// not encode (a bug, not a fleet answer).
 const retryDelay = 5 * time.Second
+
+// Default back-off after a retry answer (InfluxDB down behind the fleet).
+const (
+	defaultRetryMin = 5 * time.Second
+	defaultRetryMax = 5 * time.Minute
+)
 
 const tick = 250 * time.Millisecond
 
@@ -61,13 +67,27 @@ func (u *Uplink) session(ctx context.Context, c paho.Client) error {
 
 // fill sends batches until the window is full or nothing is ready: due
 // retries first, then live and backlog in turn.
+//
+// While the fleet asked to back off (l.hold) nothing is sent: samples wait in
+// the buffer and go out merged once the hold ends, first as a single probe
+// batch, then at the full window once the probe is acked ok.
 func (u *Uplink) fill(c paho.Client, l *lanes) error {
-	for len(l.inflight) < u.opt.Window {
+	if time.Now().Before(l.hold) {
+		return nil
+	}
+	window := u.opt.Window
+	if l.probing {
+		window = 1
+	}
+	for len(l.inflight) < window {
 		now := time.Now()
 		if r, ok := l.dueRetry(now); ok {
-			b, _, err := readBatch(u.store, l.buf, r.seq, r.last, u.opt.BatchSamples*2, u.opt.BatchBytes*2)
+			b, next, err := readBatch(u.store, l.buf, r.seq, r.last, u.opt.BatchSamples, u.opt.BatchBytes)
 			if err != nil {
 				return err
+			}
+			if b.count > 0 && next <= r.last { // merged beyond one batch: the rest waits its turn
+				l.retries = append(l.retries, retry{seq: next, last: r.last, at: now})
 			}
 			if b.count > 0 { // else dropped meanwhile (buffer full): nothing to resend
 				u.resent.Add(1)
@@ -136,11 +156,23 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 	case wire.AckRetry:
 		u.retries.Add(1)
 		if known {
+			now := time.Now()
 			delete(l.inflight, a.Seq)
-			l.retries = append(l.retries, retry{seq: a.Seq, last: a.Last, at: time.Now().Add(retryDelay)})
+			l.retries = append(l.retries, retry{seq: a.Seq, last: a.Last, at: now})
+			// Back off exponentially, with jitter, capped; batches that were
+			// already in flight when the hold began do not raise it again,
+			// so one outage does not escalate by the window size.
+			if !p.sentAt.Before(l.heldAt) {
+				l.attempts++
+				l.hold = now.Add(backoff(l.attempts, u.retryMin(), u.retryMax()))
+				l.heldAt, l.probing = now, true
+			}
 		}
 		return
 	case wire.AckOK, wire.AckRejected:
+		if known && l.probing {
+			l.probing, l.attempts = false, 0
+		}
 	}
 	// An ok for a batch we no longer track (acked late, after a reconnect)
 	// still means InfluxDB has it: deleting is right. A range beyond what
@@ -169,6 +201,20 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 		u.store.CountDrop("fleet_rejected", n)
 		u.log.Error("fleet rejected a whole batch", "seq", a.Seq, "last", a.Last, "error", a.Error)
 	}
+}
+
+func (u *Uplink) retryMin() time.Duration {
+	if u.opt.RetryMin > 0 {
+		return u.opt.RetryMin
+	}
+	return defaultRetryMin
+}
+
+func (u *Uplink) retryMax() time.Duration {
+	if u.opt.RetryMax > 0 {
+		return max(u.opt.RetryMax, u.retryMin())
+	}
+	return max(defaultRetryMax, u.retryMin())
 }
 
 // deleteAsync removes an acked range without holding up the sender: each

@@ -35,6 +35,10 @@ type Options struct {
 	ReconnectMin   time.Duration
 	ReconnectMax   time.Duration
 	StatusInterval time.Duration
+	// RetryMin and RetryMax bound the back-off after the fleet answers
+	// retry (default 5 s and 5 min): doubling, with jitter.
+	RetryMin time.Duration
+	RetryMax time.Duration
 	// Status returns the office status to publish (retained); Online is set here.
 	Status func() wire.Status
 	Logger *slog.Logger
