@@ -48,6 +48,8 @@ type Daemon struct {
 	httpLn    net.Listener
 	operators []operatorKey // who may act through the local API
 	ready     chan struct{}
+	lc        Lifecycle    // systemd notifications (supervise.go)
+	alive     func() error // the supervision loop's liveness check
 
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
@@ -62,7 +64,7 @@ type driver interface {
 // New opens the buffer and state database and builds every service, so that a
 // config that cannot work fails here, before anything starts.
 func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), ready: make(chan struct{}), lc: noLifecycle{}}
 	ops, err := loadOperators(cfg.HTTP.Operators)
 	if err != nil {
 		return nil, fmt.Errorf("http.operators: %w", err)
@@ -77,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
-	d.buf = buf
+	d.buf, d.alive = buf, buf.Ping
 	d.sink = &officeSink{buf: buf, office: cfg.Office.ID}
 	if d.state, err = openState(cfg.StatePath(), log); err != nil {
 		buf.Close()
@@ -107,7 +109,7 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 func openState(path string, log *slog.Logger) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err == nil {
-		return db, nil
+		return stampState(db, path)
 	}
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("state db %s is locked: is another polis-edge running? %w", path, err)
@@ -117,7 +119,10 @@ func openState(path string, log *slog.Logger) (*bolt.DB, error) {
 	if rerr := os.Rename(path, aside); rerr != nil {
 		return nil, fmt.Errorf("state db %s: %w (and cannot move it aside: %v)", path, err, rerr)
 	}
-	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second}); err != nil {
+		return nil, err
+	}
+	return stampState(db, path)
 }
 
 func (d *Daemon) newUplink() (*uplink.Uplink, error) {
@@ -214,8 +219,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	start("telemetry", d.selfTelemetry, driverCtx)
 	close(d.ready)
 	d.log.Info("polis-edge running", "office", d.cfg.Office.ID, "version", d.version, "http", d.HTTPAddr(), "data_dir", d.cfg.DataDir)
+	d.lc.Ready()
+	go d.supervise(ctx)
 
 	<-ctx.Done()
+	d.lc.Stopping()
 	d.log.Info("shutting down")
 	stopDrivers()
 	stopUplink()

@@ -54,6 +54,7 @@ type Fleet struct {
 
 	mu  sync.Mutex
 	ran bool
+	lc  Lifecycle // systemd notifications (supervise.go)
 }
 
 type job struct {
@@ -142,6 +143,8 @@ func (f *Fleet) Run(ctx context.Context) error {
 	go func() { defer close(telemetryDone); f.telemetry(ctx) }()
 	f.log.Info("polis-fleet running", "version", Version, "http", f.Addrs().HTTP, "mqtt", f.Addrs().MQTT,
 		"mqtt_tls", f.Addrs().MQTTTLS, "broker", f.cfg.Broker.Mode, "influx", f.cfg.Influx.URL, "offices", len(f.cfg.Offices))
+	f.lifecycle().Ready()
+	go f.supervise(ctx)
 
 	var err error
 	select {
@@ -149,6 +152,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 	case err = <-httpErr:
 		err = fmt.Errorf("http server: %w", err)
 	}
+	f.lifecycle().Stopping()
 	f.log.Info("polis-fleet stopping")
 	close(f.stopping)
 	drained := make(chan struct{})

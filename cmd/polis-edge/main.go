@@ -18,6 +18,7 @@ import (
 
 	"github.com/polis-edge/polis/edge"
 	"github.com/polis-edge/polis/edge/config"
+	"github.com/polis-edge/polis/protocols/sdnotify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -87,6 +88,7 @@ func daemon(cfg config.Config, path string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	d.SetLifecycle(sdnotify.FromEnv(log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/polis-edge/polis/fleet"
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/protocols/sdnotify"
 )
 
 func main() {
@@ -66,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	f.SetLifecycle(sdnotify.FromEnv(log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go reloadOnHUP(ctx, f, *path, log)

@@ -50,6 +50,9 @@ func Open(path string, opt Options) (*Buffer, error) {
 		if errors.Is(err, bolterr.ErrTimeout) {
 			return nil, fmt.Errorf("buffer: %s is locked by another process: %w", path, err)
 		}
+		if fe := (*FormatError)(nil); errors.As(err, &fe) { // newer release's file: keep it as it is
+			return nil, fmt.Errorf("buffer: %s: %w", path, err)
+		}
 		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 		if rerr := os.Rename(path, aside); rerr != nil {
 			return nil, fmt.Errorf("buffer: open %s: %w (and moving it aside failed: %v)", path, err, rerr)
@@ -125,6 +128,9 @@ func openDB(path string, opt Options) (db *bolt.DB, st state, err error) {
 }
 
 func loadState(tx *bolt.Tx, st *state) error {
+	if err := checkFormat(tx); err != nil {
+		return err
+	}
 	data, err := tx.CreateBucketIfNotExists(bucketData)
 	if err != nil {
 		return err
