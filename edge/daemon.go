@@ -27,6 +27,8 @@ import (
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/rules"
+	"github.com/polis-edge/polis/rules/image"
 )
 
 // Daemon is one running polis-edge.
@@ -44,6 +46,8 @@ type Daemon struct {
 	mqtt    *mqtt.Service
 	modbus  *modbus.Service
 	ocpp    *ocpp.Service
+	image   *image.Image  // process image (image.go)
+	rules   *rules.Runner // energy rules, nil without a rules section (rules.go)
 
 	httpLn    net.Listener
 	operators []operatorKey // who may act through the local API
@@ -86,6 +90,10 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 		return nil, err
 	}
 	if err := d.buildDrivers(); err != nil {
+		d.closeStores()
+		return nil, err
+	}
+	if err := d.buildRules(); err != nil {
 		d.closeStores()
 		return nil, err
 	}
@@ -217,6 +225,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	srv := d.startHTTP()
 	start("telemetry", d.selfTelemetry, driverCtx)
+	if d.rules != nil {
+		start("rules", d.rules.Run, driverCtx)
+	}
 	close(d.ready)
 	d.log.Info("polis-edge running", "office", d.cfg.Office.ID, "version", d.version, "http", d.HTTPAddr(), "data_dir", d.cfg.DataDir)
 	d.lc.Ready()
@@ -264,7 +275,7 @@ func (d *Daemon) startHTTP() *http.Server {
 // reports every other change as needing a restart.
 func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
 	level.Set(next.SlogLevel())
-	changed := config.Diff(d.cfg, next)
+	changed := d.reloadRules(next, config.Diff(d.cfg, next))
 	d.mu.Lock()
 	d.pending = changed
 	d.mu.Unlock()
@@ -275,6 +286,7 @@ func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
 type officeSink struct {
 	buf    *buffer.Buffer
 	office string
+	tap    func(...sample.Sample) // refreshes the process image (image.go)
 }
 
 func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error {
@@ -285,6 +297,9 @@ func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error
 		}
 		tags[sample.TagOffice] = s.office
 		samples[i].Tags = tags
+	}
+	if s.tap != nil {
+		s.tap(samples...)
 	}
 	return s.buf.Append(ctx, samples...)
 }

@@ -96,7 +96,7 @@ type InverterSet struct {
 }
 
 func (p *Plan) event(kind, severity, msg string, extra map[string]any) {
-	p.Events = append(p.Events, sample.Event(EventDevice, kind, severity, msg, p.Now, extra))
+	p.Events = append(p.Events, sample.Event(EventDevice, kind, severity, msg, p.Now, extra).Distinct(kind))
 }
 
 // EventDevice is the device tag of the rules' own points and events.

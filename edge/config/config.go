@@ -18,17 +18,19 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/polis-edge/polis/protocols/uplink"
+	"github.com/polis-edge/polis/rules"
 )
 
 // Config is the whole polis-edge configuration.
 type Config struct {
-	Office    Office    `yaml:"office"`
-	Log       Log       `yaml:"log"`
-	DataDir   string    `yaml:"data_dir"`
-	Buffer    Buffer    `yaml:"buffer"`
-	Uplink    Uplink    `yaml:"uplink"`
-	HTTP      HTTP      `yaml:"http"`
-	Telemetry Telemetry `yaml:"telemetry"`
+	Office    Office        `yaml:"office"`
+	Log       Log           `yaml:"log"`
+	DataDir   string        `yaml:"data_dir"`
+	Buffer    Buffer        `yaml:"buffer"`
+	Uplink    Uplink        `yaml:"uplink"`
+	HTTP      HTTP          `yaml:"http"`
+	Telemetry Telemetry     `yaml:"telemetry"`
+	Rules     *rules.Config `yaml:"rules"` // energy rules; reload on SIGHUP (rules.go)
 	Drivers   `yaml:",inline"`
 }
 
@@ -129,6 +131,7 @@ func Parse(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg.Drivers.applyDefaults()
+	cfg.rulesDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -206,6 +209,7 @@ func (c Config) Validate() error {
 		bad("telemetry.interval", "must be at least 1s, got %s", c.Telemetry.Interval)
 	}
 	errs = append(errs, c.Drivers.validate()...)
+	errs = append(errs, c.validateRules()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config:\n  %s", strings.Join(errs, "\n  "))
 	}

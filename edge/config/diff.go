@@ -15,7 +15,7 @@ func Diff(a, b Config) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "log" {
+		if name == "log" || name == "rules" { // both applied at run time
 			continue
 		}
 		if f.Anonymous { // inline driver sections
