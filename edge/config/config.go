@@ -17,6 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/polis-edge/polis/protocols/bytesize"
+	"github.com/polis-edge/polis/protocols/netaddr"
 	"github.com/polis-edge/polis/protocols/uplink"
 	"github.com/polis-edge/polis/rules"
 )
@@ -49,7 +51,7 @@ type Log struct {
 // Buffer configures the durable sample buffer.
 type Buffer struct {
 	Path           string        `yaml:"path"` // default <data_dir>/buffer.db
-	MaxBytes       ByteSize      `yaml:"max_bytes"`
+	MaxBytes       bytesize.Size `yaml:"max_bytes"`
 	CommitInterval time.Duration `yaml:"commit_interval"`
 }
 
@@ -65,7 +67,7 @@ type Uplink struct {
 	CertFile       string        `yaml:"cert_file"`
 	KeyFile        string        `yaml:"key_file"`
 	BatchSamples   int           `yaml:"batch_samples"`   // max samples per batch
-	BatchBytes     ByteSize      `yaml:"batch_bytes"`     // max uncompressed bytes per batch
+	BatchBytes     bytesize.Size `yaml:"batch_bytes"`     // max uncompressed bytes per batch
 	Window         int           `yaml:"window"`          // batches in flight awaiting ack
 	AckTimeout     time.Duration `yaml:"ack_timeout"`     // resend a batch not acked by then
 	BacklogRate    int           `yaml:"backlog_rate"`    // samples/s drained from the backlog; 0 = unlimited
@@ -128,6 +130,13 @@ func Parse(data []byte) (Config, error) {
 	dec.KnownFields(true)
 	// io.EOF: an empty file means "all defaults".
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// A second document after "---" would be silently ignored: refuse it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return Config{}, fmt.Errorf("config: line %d: a second YAML document (after ---); the config is one document", extra.Line)
+	} else if !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg.Drivers.applyDefaults()
@@ -205,6 +214,11 @@ func (c Config) Validate() error {
 	}
 	c.Uplink.validate(bad, c.UplinkEnabled())
 	validateOperators(c.HTTP.Operators, bad)
+	if c.HTTP.Listen != "" {
+		if err := netaddr.CheckListen(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%v", err)
+		}
+	}
 	if c.Telemetry.Interval < time.Second {
 		bad("telemetry.interval", "must be at least 1s, got %s", c.Telemetry.Interval)
 	}

@@ -54,6 +54,13 @@ func TestParseRejects(t *testing.T) {
 		{"backoff order", "uplink: {reconnect_min: 10s, reconnect_max: 1s}\n", "uplink.reconnect_max"},
 		{"negative rate", "uplink: {backlog_rate: -1}\n", "uplink.backlog_rate"},
 		{"telemetry interval", "telemetry: {interval: 10ms}\n", "telemetry.interval"},
+		{"size that wraps", "buffer: {max_bytes: 17179869185GiB}\n", "too large"},
+		{"mqtt payload that wraps", "mqtt: {limits: {max_payload: 17179869185GiB}}\n", "too large"},
+		{"mqtt payload above a packet", "mqtt: {limits: {max_payload: 1GiB}}\n", "mqtt.limits.max_payload"},
+		{"second document", "office: {id: '1'}\n---\noffice: {id: '2'}\n", "line 2: a second YAML document"},
+		{"mqtt listen nonsense", "mqtt: {listen: nonsense}\n", "mqtt.listen"},
+		{"mqtt tls listen", "mqtt: {tls: {listen: ':x', cert: a, key: b}}\n", "mqtt.tls.listen"},
+		{"http listen", "http: {listen: 'localhost'}\n", "http.listen"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,20 +113,6 @@ func TestDiffNamesSectionsNeedingRestart(t *testing.T) {
 	d := Diff(a, b)
 	if strings.Join(d, ",") != "buffer,uplink" {
 		t.Fatalf("got %v", d)
-	}
-}
-
-func TestParseByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"512MiB": 512 << 20, "64KiB": 64 << 10, "1GB": 1e9, "4096": 4096, "10 MiB": 10 << 20} {
-		got, err := ParseByteSize(in)
-		if err != nil || got != want {
-			t.Errorf("%q: got %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1TiB", "MiB"} {
-		if _, err := ParseByteSize(in); err == nil {
-			t.Errorf("%q: want error", in)
-		}
 	}
 }
 

@@ -35,6 +35,9 @@ func newACL(cfg Config) *acl {
 			}
 			add(a.read, d.Username, locker.Topic(d.ID, locker.KindCmd))
 		default:
+			if topicOverlaps(d.Topic, locker.TopicRoot) {
+				continue // refused by Validate; never grant a sensor the locker namespace
+			}
 			add(a.write, d.Username, d.Topic, d.Topic+"/#")
 			add(a.read, d.Username, d.Topic+"/#")
 			if d.Preset == mapping.PresetZigbee2MQTT {

@@ -6,14 +6,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
 
 	"github.com/polis-edge/polis/protocols/mqtt/locker"
 )
@@ -30,6 +32,8 @@ type embedded struct {
 	bound     atomic.Pointer[net.TCPAddr]
 	listeners sync.Map // listener id → *net.TCPAddr
 	closed    atomic.Bool
+	dups      *redeliveries
+	hook      *hook
 }
 
 func newEmbedded(s *Service) (*embedded, error) {
@@ -42,9 +46,10 @@ func newEmbedded(s *Service) (*embedded, error) {
 	// save about 1 MB per 500 clients and cost nothing measurable.
 	srv := mochi.New(&mochi.Options{InlineClient: true, Capabilities: caps,
 		ClientNetReadBufferSize: 1024, ClientNetWriteBufferSize: 1024,
-		Logger: s.log.With("part", "broker"), SysTopicResendInterval: 60})
-	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg), admission: newAdmission(s.cfg)}
+		Logger: slog.New(withoutPackets{s.log.With("part", "broker").Handler()}), SysTopicResendInterval: 60})
+	e := &embedded{s: s, srv: srv, acl: newACL(s.cfg), admission: newAdmission(s.cfg), dups: newRedeliveries(s.cfg.Limits.MaxClients)}
 	h := &hook{e: e}
+	e.hook = h
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker hook: %w", err)
 	}
@@ -118,20 +123,54 @@ func (e *embedded) stop() {
 // conn is what the broker knows about one authenticated connection.
 type conn struct {
 	username string
-	bucket   tokenBucket
+	bucket   *rate.Limiter
 }
 
 type hook struct {
 	mochi.HookBase
-	e     *embedded
-	conns sync.Map // *mochi.Client → *conn
+	e        *embedded
+	conns    sync.Map // *mochi.Client → *conn
+	suspects sync.Map // *mochi.Client → true: closed at the last sweep
 }
 
 func (h *hook) ID() string { return "polis-mqtt" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnSessionEstablished,
-		mochi.OnACLCheck, mochi.OnDisconnect, mochi.OnPublish, mochi.OnWillSent}, []byte{b})
+		mochi.OnACLCheck, mochi.OnDisconnect, mochi.OnPublish, mochi.OnWillSent,
+		mochi.OnPacketRead, mochi.OnPacketEncode}, []byte{b})
+}
+
+// OnPacketRead refuses a QoS ≥ 1 publish to a $SYS topic, which mochi
+// drops silently before any hook (neither PUBACK nor disconnect, so the
+// device would wait forever). Like any ACL breach: MQTT 5 gets PUBACK 0x87
+// "not authorised", MQTT 3.1.1 is disconnected.
+func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline ||
+		len(pk.TopicName) < 4 || !strings.EqualFold(pk.TopicName[:4], "$SYS") {
+		return pk, nil
+	}
+	user := string(cl.Properties.Username)
+	if v, ok := h.conns.Load(cl); ok {
+		user = v.(*conn).username
+	}
+	h.refusePublish(cl, user, pk.TopicName, "acl_denied")
+	if cl.Properties.ProtocolVersion == 5 {
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
+			ReasonCode: packets.ErrNotAuthorized.Code}
+		return pk, cl.WritePacket(ack) // mochi then drops the publish
+	}
+	return pk, packets.ErrRejectPacket // ends the read loop: the connection closes
+}
+
+// OnPacketEncode keeps DISCONNECT packets from MQTT 3.1.1 clients: only the
+// client sends DISCONNECT in 3.1.1, the server just closes the connection.
+// A packet of type 0 fails to encode, so mochi writes nothing and closes.
+func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Disconnect && cl.Properties.ProtocolVersion < 5 {
+		pk.FixedHeader.Type = packets.Reserved
+	}
+	return pk
 }
 
 // OnConnect admits or refuses a connection with its own CONNACK code:
@@ -142,7 +181,7 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	code, reason := h.admit(cl, user, pk.Connect.Password)
 	if code == packets.CodeSuccess {
 		lim := h.e.s.cfg.Limits
-		h.conns.Store(cl, &conn{username: user, bucket: newTokenBucket(lim.MaxPublishRate, lim.PublishBurst)})
+		h.conns.Store(cl, &conn{username: user, bucket: newLimiter(lim.MaxPublishRate, lim.PublishBurst)})
 		return nil
 	}
 	h.refuseUser(user, reason)
@@ -191,8 +230,20 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if h.e.acl.allowed(user, topic, write) {
 		return true
 	}
-	h.refuseUser(user, "acl_denied")
+	if write {
+		h.refusePublish(cl, user, topic, "acl_denied")
+	} else {
+		h.refuseUser(user, "acl_denied")
+		h.e.s.log.Warn("mqtt subscription refused", "reason", "acl_denied", "username", user, "client_id", cl.ID, "filter", topic)
+	}
 	return false
+}
+
+// refusePublish counts and logs one refused publish: one line with the
+// reason, username, client id and topic, never the payload.
+func (h *hook) refusePublish(cl *mochi.Client, user, topic, reason string) {
+	h.refuseUser(user, reason)
+	h.e.s.log.Warn("mqtt publish refused", "reason", reason, "username", user, "client_id", cl.ID, "topic", topic)
 }
 
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, _ bool) {
@@ -216,11 +267,22 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	lim := h.e.s.cfg.Limits
 	switch {
 	case len(pk.Payload) > int(lim.MaxPayload):
-		h.refuseUser(c.username, "oversized")
+		h.refusePublish(cl, c.username, pk.TopicName, "oversized")
 		return pk, refusal(cl, packets.ErrPacketTooLarge)
-	case !c.bucket.take(time.Now()):
-		h.refuseUser(c.username, "rate_limited")
+	case !c.bucket.Allow():
+		h.refusePublish(cl, c.username, pk.TopicName, "rate_limited")
 		return pk, refusal(cl, packets.ErrQuotaExceeded)
+	}
+	var sum uint64
+	if pk.FixedHeader.Qos > 0 {
+		sum = messageSum(pk.TopicName, pk.Payload)
+		if pk.FixedHeader.Dup && h.e.dups.isRedelivery(cl.ID, pk.PacketID, sum) {
+			// Resent after a lost PUBACK: the buffer already holds it.
+			if d, _ := h.e.s.route(pk.TopicName); d != nil {
+				d.count("redeliveries_dropped", 1)
+			}
+			return pk, packets.CodeSuccessIgnore
+		}
 	}
 	if bank, kind, ok := locker.ParseTopic(pk.TopicName); ok && kind == locker.KindRequest {
 		// The ACL let only operators covering this bank publish here.
@@ -231,6 +293,9 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		// Not durable: no PUBACK, so the device keeps the message and resends it.
 		h.e.s.log.Warn("message not buffered; not acknowledged", "topic", pk.TopicName, "err", err)
 		return pk, packets.ErrRejectPacket
+	}
+	if pk.FixedHeader.Qos > 0 {
+		h.e.dups.stored(cl.ID, pk.PacketID, sum)
 	}
 	return pk, nil
 }
@@ -261,28 +326,59 @@ func (h *hook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
-// tokenBucket limits one client's publish rate; it is used only from that
-// client's read goroutine.
-type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-	mu                  sync.Mutex
+// newLimiter is one client's (or, in external mode, one device's) publish
+// rate limit: rate messages per second sustained, burst at once.
+func newLimiter(r float64, burst int) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(r), burst)
 }
 
-func newTokenBucket(rate float64, burst int) tokenBucket {
-	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+// withoutPackets drops mochi's packet dumps from its log records: they hold
+// the payload (a device's data, possibly a credential) and run to kilobytes.
+// The hook logs each refusal itself, one line with what an operator needs.
+type withoutPackets struct{ slog.Handler }
+
+func (w withoutPackets) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "pk" && a.Key != "packet" {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return w.Handler.Handle(ctx, out)
 }
 
-func (b *tokenBucket) take(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+func (w withoutPackets) WithAttrs(as []slog.Attr) slog.Handler {
+	return withoutPackets{w.Handler.WithAttrs(as)}
+}
+
+func (w withoutPackets) WithGroup(name string) slog.Handler {
+	return withoutPackets{w.Handler.WithGroup(name)}
+}
+
+// sweep releases what mochi never tells the hooks about: when writing the
+// CONNACK fails, mochi returns without OnDisconnect, leaving the hook's
+// connection entry, the client id claim and mochi's own client record
+// behind for good. A connection closed for two sweeps in a row without
+// OnDisconnect is such a leftover (one sweep apart leaves a normal
+// disconnect time to run its hook).
+func (h *hook) sweep() {
+	h.conns.Range(func(k, _ any) bool {
+		cl := k.(*mochi.Client)
+		if !cl.Closed() {
+			h.suspects.Delete(cl)
+			return true
+		}
+		if _, again := h.suspects.LoadOrStore(cl, true); !again {
+			return true
+		}
+		h.suspects.Delete(cl)
+		h.conns.Delete(cl)
+		h.e.admission.registered(cl.ID)
+		if cur, ok := h.e.srv.Clients.Get(cl.ID); ok && cur == cl && cl.Properties.Clean {
+			h.e.srv.Clients.Delete(cl.ID)
+		}
+		h.e.s.log.Warn("mqtt connection state released after a failed CONNACK", "client_id", cl.ID)
+		return true
+	})
 }

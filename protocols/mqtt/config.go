@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/polis-edge/polis/protocols/bytesize"
 	"github.com/polis-edge/polis/protocols/mqtt/locker"
 	"github.com/polis-edge/polis/protocols/mqtt/mapping"
+	"github.com/polis-edge/polis/protocols/netaddr"
 )
 
 // Modes.
@@ -59,10 +60,10 @@ type WebSocket struct {
 
 // Limits protect the embedded broker from a misbehaving client.
 type Limits struct {
-	MaxPayload     ByteSize `yaml:"max_payload"`
-	MaxPublishRate float64  `yaml:"max_publish_rate"` // messages per second per client
-	PublishBurst   int      `yaml:"publish_burst"`    // messages a client may send at once
-	MaxClients     int      `yaml:"max_clients"`
+	MaxPayload     bytesize.Size `yaml:"max_payload"`
+	MaxPublishRate float64       `yaml:"max_publish_rate"` // messages per second per client
+	PublishBurst   int           `yaml:"publish_burst"`    // messages a client may send at once
+	MaxClients     int           `yaml:"max_clients"`
 }
 
 // External is the site broker in external mode.
@@ -103,38 +104,17 @@ type Device struct {
 	OfflineAfter time.Duration     `yaml:"offline_after,omitempty"`
 }
 
-// ByteSize reads "16KiB", "1MiB", "512" (bytes).
-type ByteSize int64
-
-// UnmarshalText parses a size with an optional KiB/MiB/KB/MB suffix.
-func (b *ByteSize) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("size %q: want e.g. 16KiB", text)
-	}
-	*b = ByteSize(n * mult)
-	return nil
-}
-
 // Default values.
 const (
-	DefaultListen         = "0.0.0.0:1883"
-	DefaultMaxPayload     = 16 << 10
-	DefaultPublishRate    = 20
-	DefaultMaxClients     = 200
-	DefaultOfflineAfter   = 15 * time.Minute
-	DefaultCommandTimeout = 15 * time.Second
+	DefaultListen     = "0.0.0.0:1883"
+	DefaultMaxPayload = 16 << 10
+	// MaxMaxPayload keeps the broker's packet cap (4×max_payload + 4 KiB)
+	// inside MQTT's 256 MiB and a uint32.
+	MaxMaxPayload         bytesize.Size = 32 << 20
+	DefaultPublishRate                  = 20
+	DefaultMaxClients                   = 200
+	DefaultOfflineAfter                 = 15 * time.Minute
+	DefaultCommandTimeout               = 15 * time.Second
 )
 
 // WithDefaults fills unset values; Validate expects it to have run.
@@ -198,14 +178,21 @@ func defaultTopic(d Device) string {
 func (c Config) Validate() error {
 	switch c.Mode {
 	case ModeEmbedded:
-		if c.Listen == "" {
-			return errors.New("mqtt.listen: required in embedded mode")
+		if err := netaddr.CheckListen(c.Listen); err != nil {
+			return fmt.Errorf("mqtt.listen: %w", err)
 		}
-		if c.TLS != nil && (c.TLS.Listen == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
-			return errors.New("mqtt.tls: listen, cert and key are all required")
+		if c.TLS != nil {
+			if c.TLS.Cert == "" || c.TLS.Key == "" {
+				return errors.New("mqtt.tls: listen, cert and key are all required")
+			}
+			if err := netaddr.CheckListen(c.TLS.Listen); err != nil {
+				return fmt.Errorf("mqtt.tls.listen: %w", err)
+			}
 		}
-		if c.WebSocket != nil && c.WebSocket.Listen == "" {
-			return errors.New("mqtt.websocket.listen: required")
+		if c.WebSocket != nil {
+			if err := netaddr.CheckListen(c.WebSocket.Listen); err != nil {
+				return fmt.Errorf("mqtt.websocket.listen: %w", err)
+			}
 		}
 	case ModeExternal:
 		u, err := url.Parse(c.External.URL)
@@ -221,6 +208,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mqtt.mode: %q is not embedded or external", c.Mode)
 	}
 	l := c.Limits
+	if l.MaxPayload > MaxMaxPayload {
+		return fmt.Errorf("mqtt.limits.max_payload: %s is above the %s a broker packet can carry", l.MaxPayload, MaxMaxPayload)
+	}
 	if l.MaxPayload < 64 || l.MaxPublishRate <= 0 || l.PublishBurst < 1 || l.MaxClients < 1 {
 		return errors.New("mqtt.limits: max_payload >= 64 B, max_publish_rate > 0, publish_burst >= 1, max_clients >= 1")
 	}
@@ -249,7 +239,43 @@ func (c Config) Validate() error {
 			return fmt.Errorf("mqtt.devices[%d].%w", i, err)
 		}
 	}
+	return c.checkRights()
+}
+
+// checkRights refuses configs whose ACL would give a credential rights its
+// kind must not have: each device's rights derive from its topic, so two
+// device topics that overlap (one equal to or below the other), a sensor
+// topic in the locker namespace, or one username used by a sensor and a
+// locker bank would let one device write (or read) another's topics; a
+// sensor credential could then command lockers.
+func (c Config) checkRights() error {
+	kindOf := map[string]string{} // username → kind
+	for i, d := range c.Devices {
+		key := fmt.Sprintf("mqtt.devices[%d]", i)
+		if d.Kind == KindSensor && topicOverlaps(d.Topic, locker.TopicRoot) {
+			return fmt.Errorf("%s.topic: %q overlaps the locker namespace %s/; a sensor may not publish there", key, d.Topic, locker.TopicRoot)
+		}
+		if k, ok := kindOf[d.Username]; ok && k != d.Kind {
+			return fmt.Errorf("%s.username: %q is used by a %s and a %s; give each kind its own credentials", key, d.Username, k, d.Kind)
+		}
+		kindOf[d.Username] = d.Kind
+		for j := range i {
+			if o := c.Devices[j]; topicOverlaps(d.Topic, o.Topic) {
+				return fmt.Errorf("%s.topic: %q overlaps mqtt.devices[%d] (%s, %q): each device needs its own topic subtree", key, d.Topic, j, o.ID, o.Topic)
+			}
+		}
+	}
+	for i, o := range c.Operators {
+		if _, ok := kindOf[o.Username]; ok {
+			return fmt.Errorf("mqtt.operators[%d].username: %q is also a device's username", i, o.Username)
+		}
+	}
 	return nil
+}
+
+// topicOverlaps reports whether a equals b or one lies below the other.
+func topicOverlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
 func (d Device) validate(mode string, passwords map[string]string, ids map[string]bool) error {

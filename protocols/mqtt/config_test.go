@@ -56,6 +56,14 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{"wildcard topic", func(c *Config) { c.Devices[0].Topic = "zigbee2mqtt/#" }, "mqtt.devices[0].topic:"},
 		{"operator pattern", func(c *Config) { c.Operators[0].MayOpen = []string{"bank1"} }, "mqtt.operators[0]:"},
 		{"limits", func(c *Config) { c.Limits.MaxPublishRate = -1 }, "mqtt.limits:"},
+		{"listen nonsense", func(c *Config) { c.Listen = "nonsense" }, "mqtt.listen:"},
+		{"websocket listen", func(c *Config) { c.WebSocket = &WebSocket{Listen: "127.0.0.1:99999"} }, "mqtt.websocket.listen:"},
+		{"payload above a packet", func(c *Config) { c.Limits.MaxPayload = 1 << 30 }, "mqtt.limits.max_payload:"},
+		{"sensor in the locker namespace", func(c *Config) { c.Devices[0].Topic = "polis/locker/v1" }, "mqtt.devices[0].topic:"},
+		{"sensor below a locker", func(c *Config) { c.Devices[0].Topic = "polis/locker/v1/bank1/cmd" }, "mqtt.devices[0].topic:"},
+		{"overlapping sensors", func(c *Config) { c.Devices[1].Topic = "zigbee2mqtt/th-hall/air" }, "mqtt.devices[1].topic:"},
+		{"sensor sharing a bank's login", func(c *Config) { c.Devices[3].Username, c.Devices[3].Password = "bank1", "bank-pass" }, "mqtt.devices[4].username:"},
+		{"operator with a device login", func(c *Config) { c.Operators[1].Username, c.Operators[1].Password = "z2m", "z2m-pass" }, "mqtt.operators[1].username:"},
 		{"mapping", func(c *Config) {
 			c.Devices[0].Preset = ""
 			c.Devices[0].Mapping = []mapping.Rule{{Measurement: "env", Fields: []mapping.Field{{Name: "t", Path: "t", Convert: "x"}}}}
@@ -72,5 +80,21 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 				t.Errorf("err = %v, want prefix %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Rights derive from the kind: even if a sensor's topic lay in the locker
+// namespace (Validate refuses that), its credential gets no locker rights.
+func TestSensorCredentialNeverCommandsLockers(t *testing.T) {
+	c := officeConfig()
+	c.Devices[0].Topic = "polis/locker/v1"
+	a := newACL(c.WithDefaults())
+	for _, topic := range []string{"polis/locker/v1/bank1/cmd", "polis/locker/v1/bank1/event", "polis/locker/v1/bank1/request"} {
+		if a.allowed("th-hall", topic, true) {
+			t.Errorf("sensor may publish %s", topic)
+		}
+	}
+	if a.allowed("th-hall", "polis/locker/v1/bank1/cmd", false) {
+		t.Error("sensor may read bank commands")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/polis-edge/polis/protocols/health"
 	"github.com/polis-edge/polis/protocols/mqtt/mapping"
 	"github.com/polis-edge/polis/protocols/sample"
@@ -28,7 +30,7 @@ type device struct {
 	tags    map[string]string
 	// bucket limits the device's message rate in external mode, where the
 	// site broker, not the edge, owns the connections.
-	bucket tokenBucket
+	bucket *rate.Limiter
 
 	mu       sync.Mutex
 	presence presence

@@ -75,7 +75,7 @@ func (x *external) onMessage(_ paho.Client, m paho.Message) {
 		switch {
 		case len(m.Payload()) > int(x.s.cfg.Limits.MaxPayload):
 			reason, detail = "oversized", fmt.Sprintf("%d bytes", len(m.Payload()))
-		case !d.bucket.take(time.Now()):
+		case !d.bucket.Allow():
 			reason, detail = "rate_limited", fmt.Sprintf("over %g messages/s", x.s.cfg.Limits.MaxPublishRate)
 		}
 		if reason != "" {

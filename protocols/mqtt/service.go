@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/polis-edge/polis/protocols/health"
 	"github.com/polis-edge/polis/protocols/mqtt/locker"
+	"github.com/polis-edge/polis/protocols/mqtt/mapping"
 	"github.com/polis-edge/polis/protocols/sample"
 )
 
@@ -71,7 +73,7 @@ func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service,
 		if err != nil {
 			return nil, err
 		}
-		d.bucket = newTokenBucket(cfg.Limits.MaxPublishRate, cfg.Limits.PublishBurst)
+		d.bucket = newLimiter(cfg.Limits.MaxPublishRate, cfg.Limits.PublishBurst)
 		s.devices = append(s.devices, d)
 		s.byTopic[dc.Topic] = d
 		s.byUser[dc.Username] = append(s.byUser[dc.Username], d)
@@ -108,6 +110,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			s.checkSilence(ctx, now)
+			if e, ok := s.transport.(*embedded); ok {
+				e.hook.sweep()
+			}
 		}
 	}
 }
@@ -158,7 +163,9 @@ func (s *Service) handle(ctx context.Context, topic string, payload []byte) erro
 	now := time.Now()
 	d, rel := s.route(topic)
 	if d == nil {
-		s.stats.reject("", "unknown_topic")
+		if !s.chatter(topic) {
+			s.stats.reject("", "unknown_topic")
+		}
 		return nil
 	}
 	d.count("messages", 1)
@@ -192,6 +199,14 @@ func (s *Service) append(ctx context.Context, d *device, out []sample.Sample) er
 		return nil
 	}
 	if err := s.sink.Append(ctx, out...); err != nil {
+		if errors.Is(err, sample.ErrInvalid) {
+			// The buffer stored the valid samples and counted the rest as
+			// dropped; resending cannot make them valid, so the message is
+			// acknowledged and the refusal counted on the device.
+			d.reject("invalid_sample", err.Error())
+			s.stats.reject(d.cfg.ID, "invalid_sample")
+			return nil
+		}
 		d.count("sink_errors", 1)
 		s.stats.reject(d.cfg.ID, "sink_error")
 		return fmt.Errorf("buffer %s samples: %w", d.cfg.ID, err)
@@ -246,4 +261,25 @@ func (s *Service) clientDropped(username string) {
 	for _, d := range s.byUser[username] {
 		d.count("connection_lost", 1)
 	}
+}
+
+// chatter reports whether topic is status traffic the ACL allows a sensor
+// and no device maps: Zigbee2MQTT's <base>/bridge/# and Tasmota's
+// stat/<id>/#. It is accepted and dropped, not counted as a refusal.
+func (s *Service) chatter(topic string) bool {
+	for _, d := range s.devices {
+		var prefix string
+		switch d.cfg.Preset {
+		case mapping.PresetZigbee2MQTT:
+			prefix = path.Dir(d.cfg.Topic) + "/bridge/"
+		case mapping.PresetTasmota:
+			prefix = "stat/" + path.Base(d.cfg.Topic) + "/"
+		default:
+			continue
+		}
+		if strings.HasPrefix(topic, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,19 +23,26 @@ type Recorder struct {
 // ErrRecorderFull is what a failing Recorder returns.
 var ErrRecorderFull = errors.New("buffer full")
 
-// Append stores valid samples, or refuses all of them.
+// Append stores the valid samples and, like the buffer, reports the invalid
+// ones (those that cannot be encoded as line protocol) with an error
+// wrapping sample.ErrInvalid; or, when told to fail, refuses all of them.
 func (r *Recorder) Append(_ context.Context, ss ...sample.Sample) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
 		return ErrRecorderFull
 	}
+	var invalid error
 	for _, s := range ss {
-		if err := s.Validate(); err != nil {
-			return err
+		if _, err := s.AppendLine(nil); err != nil {
+			invalid = err
+			continue
 		}
+		r.samples = append(r.samples, s)
 	}
-	r.samples = append(r.samples, ss...)
+	if invalid != nil {
+		return invalid
+	}
 	select {
 	case r.signal() <- struct{}{}:
 	default:

@@ -6,11 +6,13 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/polis-edge/polis/protocols/sample"
 )
@@ -24,7 +26,16 @@ const (
 	ReasonOutOfRange   = "out_of_range"
 	ReasonUnknownTopic = "unknown_topic"
 	ReasonNoFields     = "no_fields"
+	// ReasonDoesNotFit: a number the field type cannot hold exactly (1e20
+	// for an int field, an integer above 2^53 for a float field).
+	ReasonDoesNotFit = "does_not_fit"
+	// ReasonInvalidTag: a tag taken from the topic that line protocol cannot
+	// carry (a control character, a trailing backslash, invalid UTF-8).
+	ReasonInvalidTag = "invalid_tag"
 )
+
+// maxExact is 2^53: above it a float64 no longer holds every integer.
+const maxExact = 1 << 53
 
 // Rule maps payloads on matching topics to one measurement.
 type Rule struct {
@@ -188,6 +199,7 @@ func (m *Mapping) Matches(rel string) bool {
 func (m *Mapping) Apply(topic, rel string, payload []byte, tags map[string]string, now time.Time) ([]sample.Sample, []Reject) {
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber() // integers keep every digit until the field type decides
 	if err := dec.Decode(&doc); err != nil {
 		return nil, []Reject{{ReasonInvalidJSON, err.Error()}}
 	}
@@ -225,7 +237,12 @@ func (m *Mapping) Apply(topic, rel string, payload []byte, tags map[string]strin
 		if len(fields) == 0 {
 			continue
 		}
-		out = append(out, sample.Sample{Measurement: r.Measurement, Tags: ruleTags(tags, r.Tags, segs), Fields: fields, Time: now})
+		st, rej := ruleTags(tags, r.Tags, segs)
+		if rej != nil {
+			rejects = append(rejects, *rej)
+			continue
+		}
+		out = append(out, sample.Sample{Measurement: r.Measurement, Tags: st, Fields: fields, Time: now})
 	}
 	switch {
 	case !matched && ignored:
@@ -237,7 +254,10 @@ func (m *Mapping) Apply(topic, rel string, payload []byte, tags map[string]strin
 	return out, rejects
 }
 
-func ruleTags(base, rule map[string]string, segs []string) map[string]string {
+// ruleTags builds a sample's tags. A value taken from a topic segment is
+// device input: one line protocol cannot carry refuses the sample here, so
+// it is counted and acknowledged instead of failing in the buffer.
+func ruleTags(base, rule map[string]string, segs []string) (map[string]string, *Reject) {
 	t := make(map[string]string, len(base)+len(rule))
 	for k, v := range base {
 		t[k] = v
@@ -245,13 +265,36 @@ func ruleTags(base, rule map[string]string, segs []string) map[string]string {
 	for k, v := range rule {
 		if n, err := strconv.Atoi(strings.TrimPrefix(v, "$")); err == nil && strings.HasPrefix(v, "$") {
 			if n >= 1 && n <= len(segs) && segs[n-1] != "" {
+				if err := CheckTagValue(segs[n-1]); err != nil {
+					return nil, &Reject{ReasonInvalidTag, fmt.Sprintf("tag %s from topic segment %d: %v", k, n, err)}
+				}
 				t[k] = segs[n-1]
 			}
 			continue
 		}
 		t[k] = v
 	}
-	return t
+	return t, nil
+}
+
+// CheckTagValue reports why v cannot be an InfluxDB tag value: line
+// protocol has no escape for control characters (a newline ends the line)
+// and a trailing backslash would escape the separator after it.
+func CheckTagValue(v string) error {
+	switch {
+	case v == "":
+		return errors.New("empty")
+	case !utf8.ValidString(v):
+		return errors.New("not valid UTF-8")
+	case strings.HasSuffix(v, `\`):
+		return errors.New("ends in a backslash")
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
 }
 
 func matchTopic(filter []string, rel string) bool {
@@ -292,19 +335,61 @@ func (f compiledField) extract(doc any) (any, bool, *Reject) {
 		}
 		return s, true, nil
 	}
+	if f.Type == "int" && f.plain() {
+		// An integer literal keeps every digit, above 2^53 too.
+		if n, ok := exactInt(raw); ok {
+			if x := float64(n); x < f.min || x > f.max {
+				return nil, false, &Reject{ReasonOutOfRange, fmt.Sprintf("%s: %d outside [%g, %g]", f.Name, n, f.min, f.max)}
+			}
+			return n, true, nil
+		}
+	}
 	x, rej := f.number(doc, raw)
 	if rej != nil {
 		return nil, false, rej
 	}
 	if f.Type == "int" {
-		return int64(math.Round(x)), true, nil
+		r := math.Round(x)
+		if math.Abs(r) > maxExact {
+			return nil, false, &Reject{ReasonDoesNotFit, fmt.Sprintf("%s: %g does not fit an integer field exactly", f.Name, x)}
+		}
+		return int64(r), true, nil
+	}
+	if n, ok := exactInt(raw); ok && (n > maxExact || n < -maxExact) && int64(float64(n)) != n {
+		return nil, false, &Reject{ReasonDoesNotFit, fmt.Sprintf("%s: %d loses digits as a float (map it as type int)", f.Name, n)}
 	}
 	return x, true, nil
+}
+
+// plain reports whether the field stores the device's number unchanged.
+func (f compiledField) plain() bool {
+	return f.Scale == 0 && f.Offset == 0 && f.Convert == "" && !f.hasUnit
+}
+
+// exactInt returns raw as an int64 if it is an integer literal that fits.
+func exactInt(raw any) (int64, bool) {
+	var s string
+	switch v := raw.(type) {
+	case json.Number:
+		s = string(v)
+	case string:
+		s = strings.TrimSpace(v)
+	default:
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 func (f compiledField) number(doc, raw any) (float64, *Reject) {
 	var x float64
 	switch v := raw.(type) {
+	case json.Number:
+		p, err := strconv.ParseFloat(string(v), 64)
+		if err != nil { // out of float64's range: 1e999
+			return 0, &Reject{ReasonDoesNotFit, fmt.Sprintf("%s: %s is beyond a float", f.Name, v)}
+		}
+		x = p
 	case float64:
 		x = v
 	case string:
@@ -332,6 +417,9 @@ func (f compiledField) number(doc, raw any) (float64, *Reject) {
 		}
 	}
 	x = Conversions[conv](x)
+	if math.IsNaN(x) || math.IsInf(x, 0) { // scale or conversion overflowed
+		return 0, &Reject{ReasonNotFinite, fmt.Sprintf("%s: %v after scaling", f.Name, x)}
+	}
 	if x < f.min || x > f.max {
 		return 0, &Reject{ReasonOutOfRange, fmt.Sprintf("%s: %g outside [%g, %g]", f.Name, x, f.min, f.max)}
 	}
@@ -342,6 +430,11 @@ func toBool(v any) (bool, error) {
 	switch x := v.(type) {
 	case bool:
 		return x, nil
+	case json.Number:
+		switch x {
+		case "0", "1":
+			return x == "1", nil
+		}
 	case float64:
 		if x == 0 || x == 1 {
 			return x == 1, nil
