@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
@@ -17,7 +19,13 @@ import (
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if u, err := neturl.Parse(url); err == nil {
+		if tok, ok := testTokens.Load(u.Host); ok {
+			req.Header.Set("Authorization", "Bearer "+tok.(string))
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +98,7 @@ func TestEndToEndBatchesReachInfluxWithRegistryTags(t *testing.T) {
 	if got.SamplesAccepted != 101 || got.Backlog != 42 || got.Version != "1.2.3" || got.Region != "Lazio" || len(got.OpenAlarms) != 1 {
 		t.Fatalf("office state = %+v", got)
 	}
-	var alarms []registry.Alarm
+	var alarms []alarms.Alarm
 	getJSON(t, base+"/api/v1/alarms", &alarms)
 	if len(alarms) != 1 || alarms[0].Kind != "locker_tamper" || alarms[0].Severity != "critical" || alarms[0].Office != "10001" {
 		t.Fatalf("alarms = %+v", alarms)

@@ -12,15 +12,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
+	"github.com/polis-edge/polis/fleet/alarms"
+	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/httpapi"
 	"github.com/polis-edge/polis/fleet/influx"
 	"github.com/polis-edge/polis/fleet/ingest"
 	"github.com/polis-edge/polis/fleet/registry"
+	"github.com/polis-edge/polis/fleet/state"
+	"github.com/polis-edge/polis/fleet/users"
 )
 
 // Version is set at build time (-ldflags "-X github.com/polis-edge/polis/fleet.Version=...").
@@ -47,6 +52,15 @@ type Fleet struct {
 	metrics  *metrics
 	httpLn   net.Listener
 	httpSrv  *http.Server
+	api      *httpapi.API
+
+	// The fleet's own durable state (see fleet/state).
+	store    *state.Bolt
+	users    *users.Users
+	audit    *audit.Log
+	alarms   *alarms.Manager
+	webhooks *alarms.Webhooks
+	stopHook context.CancelFunc
 
 	queue    chan job
 	stopping chan struct{}
@@ -71,12 +85,15 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 	f := &Fleet{
 		cfg:      cfg,
 		log:      log,
-		reg:      registry.New(cfg.Offices, cfg.Alarms.Keep),
 		metrics:  newMetrics(),
-		influx:   influx.New(cfg.Influx, cfg.Ingest.Workers),
 		queue:    make(chan job, cfg.Ingest.Queue),
 		stopping: make(chan struct{}),
 	}
+	if err := f.openState(); err != nil {
+		return nil, err
+	}
+	f.reg = registry.New(cfg.Offices, cfg.Alarms.Keep, f.alarms)
+	f.influx = influx.New(cfg.Influx, cfg.Ingest.Workers)
 	f.ingest = ingest.New(f.influx, f.reg.Tags)
 	var err error
 	if cfg.Broker.Mode == "embedded" {
@@ -88,15 +105,20 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 	}
 	if err != nil {
 		f.influx.Close()
+		f.closeState()
 		return nil, err
 	}
 	f.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		f.bus.Close()
 		f.influx.Close()
+		f.closeState()
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	f.httpSrv = &http.Server{Handler: httpapi.New(f, log), ReadHeaderTimeout: 10 * time.Second}
+	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Backup: f.store.Backup},
+		httpapi.Options{SessionTTL: cfg.HTTP.SessionTTL, TLS: cfg.HTTP.TLS.Cert != "", MaxBody: cfg.HTTP.MaxBody,
+			LoginPerMinute: cfg.HTTP.LoginPerMinute}, log)
+	f.httpSrv = &http.Server{Handler: f.api, ReadHeaderTimeout: 10 * time.Second}
 	return f, nil
 }
 
@@ -123,7 +145,13 @@ func (f *Fleet) Run(ctx context.Context) error {
 	f.started = time.Now()
 
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- f.httpSrv.Serve(f.httpLn) }()
+	go func() {
+		if t := f.cfg.HTTP.TLS; t.Cert != "" {
+			httpErr <- f.httpSrv.ServeTLS(f.httpLn, t.Cert, t.Key)
+			return
+		}
+		httpErr <- f.httpSrv.Serve(f.httpLn)
+	}()
 
 	var workers sync.WaitGroup
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -137,10 +165,13 @@ func (f *Fleet) Run(ctx context.Context) error {
 		workers.Wait()
 		f.shutdownHTTP()
 		f.influx.Close()
+		f.closeState()
 		return err
 	}
 	telemetryDone := make(chan struct{})
 	go func() { defer close(telemetryDone); f.telemetry(ctx) }()
+	housekeepingDone := make(chan struct{})
+	go func() { defer close(housekeepingDone); f.housekeeping(ctx) }()
 	f.log.Info("polis-fleet running", "version", Version, "http", f.Addrs().HTTP, "mqtt", f.Addrs().MQTT,
 		"mqtt_tls", f.Addrs().MQTTTLS, "broker", f.cfg.Broker.Mode, "influx", f.cfg.Influx.URL, "offices", len(f.cfg.Offices))
 	f.lifecycle().Ready()
@@ -164,9 +195,11 @@ func (f *Fleet) Run(ctx context.Context) error {
 		<-drained
 	}
 	<-telemetryDone
+	<-housekeepingDone
 	f.bus.Close()
 	f.shutdownHTTP()
 	f.influx.Close()
+	f.closeState()
 	f.log.Info("polis-fleet stopped")
 	return err
 }
@@ -210,6 +243,9 @@ func restartKeys(a, b config.Config) []string {
 	diff("influx", a.Influx == b.Influx)
 	diff("ingest", a.Ingest == b.Ingest)
 	diff("alarms", a.Alarms == b.Alarms)
+	diff("data_dir", a.DataDir == b.DataDir)
+	diff("retention", a.Retention == b.Retention)
+	diff("webhooks", reflect.DeepEqual(a.Webhooks, b.Webhooks))
 	diff("telemetry_interval", a.TelemetryInterval == b.TelemetryInterval)
 	return keys
 }

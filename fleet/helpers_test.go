@@ -11,14 +11,19 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 const deadline = 30 * time.Second
+
+// testTokens maps a fleet's HTTP address to an admin API token.
+var testTokens sync.Map
 
 var testOffices = []config.Office{
 	{ID: "10001", Password: "secret-a", Name: "Ufficio Postale Rocca", Comune: "Rocca di Papa", ISTAT: "058091", Province: "RM", Region: "Lazio"},
@@ -55,6 +60,16 @@ func startFleet(t testing.TB, cfg config.Config) *Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every API route needs a user: an admin token for getJSON.
+	f.Users().SetCost(bcrypt.MinCost)
+	if err := f.Users().Add("test-admin", "test-admin-password", users.Admin, users.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := f.Users().NewToken("test-admin", "tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testTokens.Store(f.Addrs().HTTP, secret)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()

@@ -30,6 +30,12 @@ type Status struct {
 	SamplesAccepted uint64            `json:"samples_accepted"`
 	SamplesRejected map[string]uint64 `json:"samples_rejected"`
 	HeapBytes       uint64            `json:"heap_bytes"`
+	// HTTPErrors counts error answers of the HTTP API by code (bad input, refusals).
+	HTTPErrors map[string]uint64 `json:"http_errors"`
+	// Webhooks counts alarm notifications: sent, failed after retries, dropped (queue full).
+	Webhooks map[string]uint64 `json:"webhooks"`
+	// StateFile is the fleet's own store (users, alarms, audit); back it up with GET /api/v1/backup.
+	StateFile string `json:"state_file"`
 }
 
 // Status returns the self-status.
@@ -45,7 +51,8 @@ func (f *Fleet) Status() Status {
 		Workers: f.cfg.Ingest.Workers, Queue: len(f.queue), Offices: f.reg.Counts(),
 		BatchesOK: m.batchesOK.Load(), BatchesRejected: m.batchesRejected.Load(), BatchesRetry: m.batchesRetry.Load(),
 		SamplesAccepted: m.samplesAccepted.Load(), SamplesRejected: m.rejectedByReason(),
-		HeapBytes: ms.HeapAlloc,
+		HeapBytes: ms.HeapAlloc, HTTPErrors: f.api.ErrorCounts(), StateFile: f.store.Path(),
+		Webhooks: map[string]uint64{"sent": f.webhooks.Sent.Load(), "failed": f.webhooks.Failed.Load(), "dropped": f.webhooks.Dropped.Load()},
 	}
 }
 
@@ -63,7 +70,6 @@ func (f *Fleet) Ready(ctx context.Context) error {
 
 func (f *Fleet) Offices(flt registry.Filter) []registry.Office { return f.reg.Offices(flt) }
 func (f *Fleet) Office(id string) (registry.Office, bool)      { return f.reg.Office(id) }
-func (f *Fleet) Alarms() []registry.Alarm                      { return f.reg.Alarms() }
 
 // telemetry writes the fleet's own polis_fleet point every interval.
 func (f *Fleet) telemetry(ctx context.Context) {

@@ -21,6 +21,7 @@ import (
 	edgeconfig "github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/fleet"
 	fleetconfig "github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/simoffice"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
@@ -78,9 +79,14 @@ func run(dir, httpAddr, mqttAddr string, n int, log *slog.Logger) error {
 	defer central.stop()
 	defer offices.stop()
 
-	f, err := newFleet(in, freeOr(httpAddr), freeOr(mqttAddr), n, log)
+	f, err := newFleet(in, filepath.Join(dir, "fleet"), freeOr(httpAddr), freeOr(mqttAddr), n, log)
 	if err != nil {
 		return err
+	}
+	for _, u := range demoUsers {
+		if err := f.Users().Add(u.name, u.password, u.role, u.scope); err != nil {
+			return fmt.Errorf("demo user %s: %w", u.name, err)
+		}
 	}
 	central.run(f.Run)
 	var edges []*edge.Daemon
@@ -110,8 +116,20 @@ func freeOr(addr string) string {
 	return net.JoinHostPort(host, "0")
 }
 
-func newFleet(in *testserver.InfluxDB, httpAddr, mqttAddr string, n int, log *slog.Logger) (*fleet.Fleet, error) {
+// demoUsers are printed in the banner: the demo is local and throwaway.
+var demoUsers = []struct {
+	name, password string
+	role           users.Role
+	scope          users.Scope
+}{
+	{"demo", "polis-demo-admin", users.Admin, users.Scope{}},
+	{"basilicata", "polis-demo-operator", users.Operator, users.Scope{Region: "Basilicata"}},
+	{"guest", "polis-demo-viewer", users.Viewer, users.Scope{}},
+}
+
+func newFleet(in *testserver.InfluxDB, dataDir, httpAddr, mqttAddr string, n int, log *slog.Logger) (*fleet.Fleet, error) {
 	cfg := fleetconfig.Default()
+	cfg.DataDir = dataDir
 	cfg.HTTP.Listen = httpAddr
 	cfg.Broker.Embedded.TCP = mqttAddr
 	cfg.Influx.URL, cfg.Influx.Token, cfg.Influx.Bucket = in.URL, in.Token, in.Bucket
@@ -177,6 +195,8 @@ func printBanner(a fleet.Addrs, in *testserver.InfluxDB, edges []*edge.Daemon) {
 	fmt.Printf(`
 ================ Polis Edge demo ================
 Dashboard (facility managers):  http://%s/
+  sign in as demo / polis-demo-admin (admin), basilicata / polis-demo-operator
+  (operator, Basilicata only) or guest / polis-demo-viewer (viewer)
 Fleet API:                      http://%s/api/v1/offices
 Fleet broker (MQTT):            tcp://%s
 InfluxDB 1.8 (analysts):        %s   database "polis"

@@ -4,6 +4,7 @@
 //	polis-fleet [-config fleet.yaml]     run (no -config: built-in demo defaults)
 //	polis-fleet validate -config f.yaml  check a config file and exit
 //	polis-fleet version
+//	polis-fleet user add|passwd|del|list|token ...  manage users (see user.go)
 package main
 
 import (
@@ -23,7 +24,14 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	args := os.Args[1:]
+	var err error
+	if len(args) > 0 && args[0] == "user" {
+		err = userCmd(args[1:], os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		err = run(args, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "polis-fleet:", err)
 		os.Exit(1)
 	}

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/polis-edge/polis/fleet/state"
+	"github.com/polis-edge/polis/fleet/users"
 )
 
 func TestValidateAndVersion(t *testing.T) {
@@ -26,5 +29,54 @@ func TestValidateAndVersion(t *testing.T) {
 	out.Reset()
 	if err := run([]string{"version"}, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "polis-fleet ") {
 		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	user := func(stdin string, args ...string) error {
+		out.Reset()
+		return userCmd(args, strings.NewReader(stdin), &out, &errb)
+	}
+	if err := user("basilicata-pw-1\n", "add", "-data-dir", dir, "-role", "operator", "-region", "Basilicata", "-provinces", "PZ,MT", "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := user("x\n", "add", "-data-dir", dir, "-role", "operator", "bob"); err == nil {
+		t.Fatal("a 1-character password was accepted")
+	}
+	if err := user("another-pw-22\n", "add", "-data-dir", dir, "-role", "operator", "anna"); err == nil {
+		t.Fatal("a duplicate user was accepted")
+	}
+	if err := user("", "list", "-data-dir", dir); err != nil || !strings.Contains(out.String(), "anna\toperator\tprovinces PZ,MT") {
+		t.Fatalf("list: %v %q", err, out.String())
+	}
+	// The password stored is the one given, and passwd changes it.
+	check := func(pw string) error {
+		st, err := state.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		_, err = users.New(st).Authenticate("anna", pw)
+		return err
+	}
+	if err := check("basilicata-pw-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := user("basilicata-pw-2\n", "passwd", "-data-dir", dir, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if check("basilicata-pw-1") == nil || check("basilicata-pw-2") != nil {
+		t.Fatal("passwd did not replace the password")
+	}
+	if err := user("", "del", "-data-dir", dir, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if check("basilicata-pw-2") == nil {
+		t.Fatal("deleted user still signs in")
+	}
+	if err := user("", "del", "-data-dir", dir, "anna"); err == nil {
+		t.Fatal("deleting an unknown user succeeded")
 	}
 }

@@ -24,6 +24,12 @@ type Config struct {
 	Influx   Influx `yaml:"influx"`
 	Ingest   Ingest `yaml:"ingest"`
 	Alarms   Alarms `yaml:"alarms"`
+	// DataDir holds the fleet's own state file (fleet.db: users, sessions,
+	// tokens, alarm history, audit). "" keeps it in a temporary directory
+	// removed at exit (demo and tests only: nothing survives a restart).
+	DataDir   string    `yaml:"data_dir"`
+	Retention Retention `yaml:"retention"`
+	Webhooks  []Webhook `yaml:"webhooks"`
 	// TelemetryInterval is how often the fleet writes its own polis_fleet point.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval"`
 	Offices           []Office      `yaml:"offices"`
@@ -39,6 +45,35 @@ type Log struct {
 
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// TLS serves HTTPS when cert and key are set; session cookies are then Secure.
+	TLS HTTPTLS `yaml:"tls"`
+	// SessionTTL is how long a browser stays signed in.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// LoginPerMinute is how many sign-in attempts one client address may
+	// make per minute (bursts of the same size); more get 429.
+	LoginPerMinute int `yaml:"login_per_minute"`
+	// MaxBody bounds request bodies (bytes); larger ones get 413.
+	MaxBody int64 `yaml:"max_body"`
+}
+
+type HTTPTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Retention bounds the fleet's own history by age.
+type Retention struct {
+	Audit  time.Duration `yaml:"audit"`  // audit trail entries
+	Alarms time.Duration `yaml:"alarms"` // closed alarms (open ones are kept)
+}
+
+// Webhook posts alarm changes in its scope (the whole fleet, a region, or
+// provinces of a region) as JSON, signed with HMAC-SHA256 of secret.
+type Webhook struct {
+	URL       string   `yaml:"url"`
+	Secret    string   `yaml:"secret"`
+	Region    string   `yaml:"region"`
+	Provinces []string `yaml:"provinces"`
 }
 
 // Broker selects the embedded mochi broker (default) or an external one.
@@ -84,7 +119,10 @@ type Ingest struct {
 }
 
 type Alarms struct {
-	Keep int `yaml:"keep"` // open alarms remembered per office
+	Keep int `yaml:"keep"` // open alarms shown per office in the office list
+	// OfflineAfter is how long an office may stay silent before the fleet
+	// raises office_offline.
+	OfflineAfter time.Duration `yaml:"offline_after"`
 }
 
 // Office is one post office: its broker credentials and registry metadata.
@@ -108,7 +146,7 @@ func Default() Config {
 	return Config{
 		Instance: host,
 		Log:      Log{Level: "info", Format: "text"},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", SessionTTL: 12 * time.Hour, LoginPerMinute: 10, MaxBody: 1 << 20},
 		Broker: Broker{
 			Mode:     "embedded",
 			Embedded: Embedded{TCP: "127.0.0.1:1883"},
@@ -116,7 +154,8 @@ func Default() Config {
 		},
 		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
 		Ingest:            Ingest{Workers: 4, Queue: 64},
-		Alarms:            Alarms{Keep: 20},
+		Alarms:            Alarms{Keep: 20, OfflineAfter: 5 * time.Minute},
+		Retention:         Retention{Audit: 400 * 24 * time.Hour, Alarms: 400 * 24 * time.Hour},
 		TelemetryInterval: 10 * time.Second,
 	}
 }

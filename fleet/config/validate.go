@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -39,6 +40,36 @@ func (c *Config) Validate() error {
 	}
 	if c.Alarms.Keep < 1 {
 		bad("alarms.keep", "must be at least 1")
+	}
+	if c.Alarms.OfflineAfter <= 0 {
+		bad("alarms.offline_after", "must be positive")
+	}
+	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
+		bad("http.tls", "set both cert and key, or neither")
+	}
+	if c.HTTP.SessionTTL < time.Minute {
+		bad("http.session_ttl", "must be at least 1m")
+	}
+	if c.HTTP.LoginPerMinute < 1 {
+		bad("http.login_per_minute", "must be at least 1")
+	}
+	if c.HTTP.MaxBody < 1024 {
+		bad("http.max_body", "must be at least 1024 bytes")
+	}
+	if c.Retention.Audit < time.Hour {
+		bad("retention.audit", "must be at least 1h")
+	}
+	if c.Retention.Alarms < time.Hour {
+		bad("retention.alarms", "must be at least 1h")
+	}
+	for i, h := range c.Webhooks {
+		key := fmt.Sprintf("webhooks[%d]", i)
+		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".url", "must be an http(s) URL, not %q", h.URL)
+		}
+		if len(h.Provinces) > 0 && h.Region == "" {
+			bad(key+".provinces", "need their region")
+		}
 	}
 	if c.TelemetryInterval <= 0 {
 		bad("telemetry_interval", "must be positive")

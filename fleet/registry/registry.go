@@ -1,12 +1,17 @@
 // Package registry keeps what the fleet knows about each office: who it is
-// (from the config), whether it is online (from its retained status), how its
-// telemetry is flowing, and its open alarms. It is in memory: history lives in
-// InfluxDB, and a restarted fleet rebuilds status from retained messages.
+// (from the config), whether it is online (from its retained status) and how
+// its telemetry is flowing. It is in memory: history lives in InfluxDB, and a
+// restarted fleet rebuilds status from retained messages. Events and device
+// health are handed to the alarm manager (package alarms), which keeps the
+// alarms durably.
 package registry
 
 import (
 	"sync"
 	"time"
+
+	"github.com/polis-edge/polis/fleet/alarms"
+	"github.com/polis-edge/polis/protocols/sample"
 
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/ingest"
@@ -38,17 +43,21 @@ type Office struct {
 	SamplesRejected map[string]uint64 `json:"samples_rejected,omitempty"` // by reason
 	Retries         uint64            `json:"retries"`                    // batches answered "retry"
 
-	OpenAlarms []Alarm `json:"open_alarms"`
+	// OpenAlarms are the office's open alarms, most severe first (at most alarms.keep).
+	OpenAlarms []alarms.Alarm `json:"open_alarms"`
 }
 
-// Alarm is a warning or critical event reported by an office.
-type Alarm struct {
-	Office   string    `json:"office"`
-	Device   string    `json:"device,omitempty"`
-	Kind     string    `json:"kind,omitempty"`
-	Severity string    `json:"severity"`
-	Message  string    `json:"message,omitempty"`
-	Time     time.Time `json:"time"`
+// Place is where the office is, for scope checks and alarms.
+func (o *Office) Place() alarms.Place {
+	return alarms.Place{Office: o.ID, Region: o.Region, Province: o.Province}
+}
+
+// Alarms is what the registry needs from the alarm manager.
+type Alarms interface {
+	Event(alarms.Place, sample.Sample) error
+	Health(alarms.Place, map[string]string, time.Time) error
+	Open(alarms.Query) []alarms.Alarm
+	OpenCount() int
 }
 
 // Registry is safe for concurrent use.
@@ -57,12 +66,14 @@ type Registry struct {
 	offices map[string]*Office
 	tags    map[string][]ingest.Tag
 	keep    int
+	alarms  Alarms
+	started time.Time // silence of offices never heard counts from here
 }
 
 // New returns a registry holding the configured offices; keep bounds the open
 // alarms remembered per office.
-func New(offices []config.Office, keep int) *Registry {
-	r := &Registry{offices: map[string]*Office{}, tags: map[string][]ingest.Tag{}, keep: keep}
+func New(offices []config.Office, keep int, al Alarms) *Registry {
+	r := &Registry{offices: map[string]*Office{}, tags: map[string][]ingest.Tag{}, keep: keep, alarms: al, started: time.Now()}
 	r.SetOffices(offices)
 	return r
 }
@@ -115,7 +126,6 @@ func (r *Registry) get(id string) *Office {
 // RecordStatus applies a retained status message (or the last will).
 func (r *Registry) RecordStatus(office string, st uplink.Status, now time.Time) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	o := r.get(office)
 	o.Online = st.Online
 	o.StatusTime = st.Time
@@ -136,12 +146,16 @@ func (r *Registry) RecordStatus(office string, st uplink.Status, now time.Time) 
 		o.Devices = st.Devices
 	}
 	o.LastSeen = now
+	place := o.Place()
+	r.mu.Unlock()
+	if st.Devices != nil {
+		r.alarms.Health(place, st.Devices, now) // errors are logged by the manager
+	}
 }
 
 // RecordBatch applies the outcome of one telemetry message.
 func (r *Registry) RecordBatch(res ingest.Result, now time.Time) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	o := r.get(res.Office)
 	o.LastSeen = now
 	for reason, n := range res.Ack.Reasons {
@@ -150,13 +164,43 @@ func (r *Registry) RecordBatch(res ingest.Result, now time.Time) {
 	switch res.Ack.Status {
 	case uplink.AckRetry:
 		o.Retries++
+		r.mu.Unlock()
 		return
 	case uplink.AckOK:
 		o.Batches++
 		o.LastBatch = now
 		o.SamplesAccepted += uint64(res.Ack.Accepted)
 	}
+	place := o.Place()
+	r.mu.Unlock()
+	// Outside the lock: the alarm manager writes its store.
 	for _, ev := range res.Events {
-		r.raise(o, ev)
+		r.alarms.Event(place, ev)
+	}
+}
+
+// Silence reports, for every registered office, whether it has been silent
+// for longer than after (never heard since the fleet started counts from
+// the start).
+func (r *Registry) Silence(now time.Time, after time.Duration, fn func(p alarms.Place, silent bool, since time.Duration)) {
+	type entry struct {
+		p     alarms.Place
+		since time.Duration
+	}
+	r.mu.RLock()
+	list := make([]entry, 0, len(r.offices))
+	for _, o := range r.offices {
+		if !o.Registered {
+			continue
+		}
+		last := o.LastSeen
+		if last.IsZero() {
+			last = r.started
+		}
+		list = append(list, entry{o.Place(), now.Sub(last)})
+	}
+	r.mu.RUnlock()
+	for _, e := range list {
+		fn(e.p, e.since > after, e.since)
 	}
 }

@@ -1,7 +1,9 @@
-// Polis fleet dashboard: reads the JSON API every few seconds. No build step.
+// Polis fleet dashboard: sign-in, then the JSON API with server-side
+// filtering and paging. No build step, no CDN.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { offices: [], alarms: [] };
+const PAGE = 50;
+const state = { me: null, csrf: "", offset: 0, total: 0, detail: "" };
 
 function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -15,6 +17,19 @@ function ago(t) {
 const sum = (m) => Object.values(m || {}).reduce((a, b) => a + b, 0);
 const fmt = (n) => Number(n || 0).toLocaleString();
 
+// api calls the JSON API; state-changing calls carry the CSRF token.
+async function api(path, opts = {}) {
+  const init = { cache: "no-store", credentials: "same-origin", ...opts, headers: { ...(opts.headers || {}) } };
+  if (init.body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(init.body); }
+  if (init.method && init.method !== "GET") init.headers["X-CSRF-Token"] = state.csrf;
+  const r = await fetch("api/v1/" + path, init);
+  if (r.status === 401) { showLogin(); throw new Error("signed out"); }
+  const text = await r.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error((body && body.error && body.error.message) || r.status);
+  return { body, headers: r.headers };
+}
+
 function fillSelect(sel, values) {
   const cur = sel.value;
   const opts = ['<option value="">all</option>'].concat([...values].sort().map((v) => `<option>${esc(v)}</option>`));
@@ -25,16 +40,6 @@ function fillSelect(sel, values) {
   }
 }
 
-function visible() {
-  const region = $("region").value, prov = $("province").value, st = $("state").value, q = $("q").value.trim().toLowerCase();
-  return state.offices.filter((o) =>
-    (!region || o.region === region) && (!prov || o.province === prov) &&
-    (!st || (st === "online" && o.online) || (st === "offline" && !o.online) || (st === "alarm" && o.open_alarms.length)) &&
-    (!q || [o.id, o.name, o.comune].some((v) => (v || "").toLowerCase().includes(q))));
-}
-
-// devices summarises an office's device health: how many are ok, and by
-// name each one that is not, so a facility manager sees "inv1 unreachable".
 function devices(o) {
   const d = o.devices || {};
   const ids = Object.keys(d);
@@ -44,56 +49,124 @@ function devices(o) {
     bad.map((id) => ` <span class="sev warning" title="${esc(d[id])}">${esc(id)}: ${esc(d[id])}</span>`).join("");
 }
 
-function render() {
-  const offices = state.offices;
-  fillSelect($("region"), new Set(offices.map((o) => o.region).filter(Boolean)));
-  fillSelect($("province"), new Set(offices.filter((o) => !$("region").value || o.region === $("region").value).map((o) => o.province).filter(Boolean)));
-  const rows = visible().map((o) => {
-    const cls = o.online ? "online" : o.status_time ? "offline" : "unknown";
-    const label = o.online ? "online" : o.status_time ? "offline" : "no status";
-    const rejected = sum(o.samples_rejected), drops = sum(o.edge_dropped);
-    const alarms = o.open_alarms.map((a) => `<span class="sev ${esc(a.severity)}" title="${esc(a.message)}">${esc(a.kind || a.severity)}</span>`).join(" ");
-    return `<tr>
-      <td class="id"><b>${esc(o.id)}</b><small>${esc(o.name)}</small></td>
-      <td>${esc(o.comune)}</td><td>${esc(o.province)}</td><td>${esc(o.region)}</td>
-      <td><span class="state ${cls}">${label}</span>${o.registered ? "" : ' <span class="muted">(unregistered)</span>'}</td>
-      <td class="devices">${devices(o)}</td>
-      <td>${ago(o.last_seen)}</td><td>${ago(o.last_batch)}</td>
-      <td class="num">${fmt(o.backlog)}</td><td class="num">${fmt(o.samples_accepted)}</td>
-      <td class="num ${rejected ? "bad" : ""}">${fmt(rejected)}</td><td class="num ${drops ? "bad" : ""}">${fmt(drops)}</td>
-      <td>${alarms || '<span class="muted">—</span>'}</td></tr>`;
-  });
-  $("offices").innerHTML = rows.join("") || '<tr><td colspan="13" class="muted">no office matches</td></tr>';
-  $("alarms").innerHTML = state.alarms.map((a) => `<tr><td>${ago(a.time)}</td><td>${esc(a.office)}</td><td>${esc(a.device)}</td>
-      <td>${esc(a.kind)}</td><td><span class="sev ${esc(a.severity)}">${esc(a.severity)}</span></td><td>${esc(a.message)}</td></tr>`).join("")
-    || '<tr><td colspan="6" class="muted">no open alarms</td></tr>';
+function officeRow(o) {
+  const cls = o.online ? "online" : o.status_time ? "offline" : "unknown";
+  const label = o.online ? "online" : o.status_time ? "offline" : "no status";
+  const rejected = sum(o.samples_rejected), drops = sum(o.edge_dropped);
+  const alarms = o.open_alarms.map((a) => `<span class="sev ${esc(a.severity)}" title="${esc(a.message)}">${esc(a.kind || a.severity)}</span>`).join(" ");
+  return `<tr>
+    <td class="id"><a href="#office/${esc(o.id)}" data-office="${esc(o.id)}"><b>${esc(o.id)}</b></a><small>${esc(o.name)}</small></td>
+    <td>${esc(o.comune)}</td><td>${esc(o.province)}</td><td>${esc(o.region)}</td>
+    <td><span class="state ${cls}">${label}</span>${o.registered ? "" : ' <span class="muted">(unregistered)</span>'}</td>
+    <td class="devices">${devices(o)}</td>
+    <td>${ago(o.last_seen)}</td><td>${ago(o.last_batch)}</td>
+    <td class="num">${fmt(o.backlog)}</td><td class="num">${fmt(o.samples_accepted)}</td>
+    <td class="num ${rejected ? "bad" : ""}">${fmt(rejected)}</td><td class="num ${drops ? "bad" : ""}">${fmt(drops)}</td>
+    <td>${alarms || '<span class="muted">—</span>'}</td></tr>`;
+}
+
+function alarmRow(a) {
+  const st = (a.active ? "active" : "cleared") + ", " + (a.acknowledged ? "ack by " + a.acknowledged_by : "unack");
+  const canAct = state.me && (state.me.role === "operator" || state.me.role === "admin");
+  const btn = canAct && !a.acknowledged ? `<button type="button" class="ack" data-alarm="${esc(a.id)}">Acknowledge</button>` : "";
+  return `<tr><td>${ago(a.raised)}</td><td>${esc(a.office)}</td><td>${esc(a.device)}</td><td>${esc(a.kind)}</td>
+    <td><span class="sev ${esc(a.severity)}">${esc(a.severity)}</span></td><td>${esc(st)}</td><td>${esc(a.message)}</td><td>${btn}</td></tr>`;
 }
 
 function renderSummary(s) {
-  const o = s.offices || {};
+  fillSelect($("region"), new Set(s.regions.map((r) => r.region).filter(Boolean)));
+  fillSelect($("province"), new Set(s.provinces.filter((p) => !$("region").value || p.region === $("region").value).map((p) => p.province).filter(Boolean)));
+  const row = (r) => `<tr><td>${esc(r.region || "(none)")}</td><td class="num">${fmt(r.offices)}</td><td class="num online">${fmt(r.online)}</td>
+    <td class="num ${r.offline ? "offline" : ""}">${fmt(r.offline)}</td><td class="num ${r.open_alarms.critical ? "bad" : ""}">${fmt(r.open_alarms.critical)}</td>
+    <td class="num">${fmt(r.open_alarms.warning)}</td></tr>`;
+  $("regions").innerHTML = s.regions.map(row).join("") + row({ ...s.total, region: "Total" });
   $("summary").innerHTML = [
-    `<span class="pill">offices <b>${fmt(o.total)}</b></span>`,
-    `<span class="pill">online <b>${fmt(o.online)}</b></span>`,
-    `<span class="pill">alarms <b>${fmt(o.open_alarms)}</b></span>`,
-    `<span class="pill">samples <b>${fmt(s.samples_accepted)}</b></span>`,
-    `<span class="pill">InfluxDB <b>${s.influx_up ? "up" : "DOWN"}</b></span>`,
+    `<span class="pill">offices <b>${fmt(s.total.offices)}</b></span>`,
+    `<span class="pill">online <b>${fmt(s.total.online)}</b></span>`,
+    `<span class="pill">alarms <b>${fmt(s.total.open_alarms.total)}</b></span>`,
   ].join("");
 }
 
+function officeQuery() {
+  const p = new URLSearchParams({ offset: state.offset, limit: PAGE });
+  if ($("region").value) p.set("region", $("region").value);
+  if ($("province").value) p.set("province", $("province").value);
+  if ($("state").value) p.set("online", $("state").value === "online");
+  if ($("q").value.trim()) p.set("q", $("q").value.trim());
+  return p.toString();
+}
+
 async function refresh() {
+  if (!state.me) return;
   try {
-    const [offices, alarms, status] = await Promise.all(["offices", "alarms", "status"].map((p) =>
-      fetch("api/v1/" + p, { cache: "no-store" }).then((r) => { if (!r.ok) throw new Error(p + ": " + r.status); return r.json(); })));
-    state.offices = offices; state.alarms = alarms;
-    renderSummary(status);
-    render();
+    const [summary, offices, alarms] = await Promise.all([api("summary"), api("offices?" + officeQuery()),
+      api("alarms?sort=" + $("sort").value + ($("region").value ? "&region=" + encodeURIComponent($("region").value) : ""))]);
+    renderSummary(summary.body);
+    state.total = Number(offices.headers.get("X-Total-Count") || 0);
+    $("offices").innerHTML = offices.body.map(officeRow).join("") || '<tr><td colspan="13" class="muted">no office matches</td></tr>';
+    $("page").textContent = state.total ? `${state.offset + 1}–${Math.min(state.offset + PAGE, state.total)} of ${state.total}` : "0";
+    $("alarms").innerHTML = alarms.body.map(alarmRow).join("") || '<tr><td colspan="8" class="muted">no open alarms</td></tr>';
+    if (state.detail) await showOffice(state.detail);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     $("updated").textContent = "refresh failed: " + e.message;
   }
 }
 
-for (const id of ["region", "province", "state"]) $(id).addEventListener("change", render);
-$("q").addEventListener("input", render);
-refresh();
+async function showOffice(id) {
+  state.detail = id;
+  const { body: o } = await api("offices/" + encodeURIComponent(id));
+  const devs = Object.entries(o.devices || {}).map(([d, h]) => `<li>${esc(d)}: <span class="${h === "ok" ? "online" : "bad"}">${esc(h)}</span></li>`).join("");
+  $("detail").innerHTML = `<h2>Office ${esc(o.id)} — ${esc(o.name)} <button type="button" id="closedetail">×</button></h2>
+    <p>${esc(o.comune)} (${esc(o.province)}), ${esc(o.region)} · ${o.online ? '<span class="online">online</span>' : '<span class="offline">offline</span>'}
+    · edge ${esc(o.version || "?")} · backlog ${fmt(o.backlog)} · last seen ${ago(o.last_seen)}</p>
+    <h3>Devices</h3><ul>${devs || '<li class="muted">none reported</li>'}</ul>
+    <h3>Open alarms</h3><table><tbody>${o.open_alarms.map(alarmRow).join("") || '<tr><td class="muted">none</td></tr>'}</tbody></table>`;
+  $("detail").hidden = false;
+}
+
+function showLogin() {
+  state.me = null;
+  $("app").hidden = true; $("who").hidden = true; $("login").hidden = false;
+}
+
+function signedIn(me) {
+  state.me = me; state.csrf = me.csrf;
+  $("login").hidden = true; $("app").hidden = false; $("who").hidden = false;
+  const scope = me.scope && (me.scope.provinces ? "provinces " + me.scope.provinces.join(",") : me.scope.region) || "fleet";
+  $("whoami").textContent = `${me.name} (${me.role}, ${scope})`;
+  refresh();
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("loginerr").textContent = "";
+  try {
+    const r = await fetch("api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: $("user").value, password: $("password").value }) });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error.message);
+    $("password").value = "";
+    signedIn(body);
+  } catch (e) { $("loginerr").textContent = e.message; }
+});
+$("logout").addEventListener("click", async () => { try { await api("logout", { method: "POST" }); } catch (e) { /* signed out anyway */ } showLogin(); });
+document.addEventListener("click", async (ev) => {
+  const t = ev.target.closest("[data-alarm],[data-office],#closedetail");
+  if (!t) return;
+  ev.preventDefault();
+  try {
+    if (t.id === "closedetail") { state.detail = ""; $("detail").hidden = true; return; }
+    if (t.dataset.office) { await showOffice(t.dataset.office); return; }
+    const comment = window.prompt("Comment for the acknowledgement", "") ?? "";
+    await api("alarms/" + encodeURIComponent(t.dataset.alarm) + "/ack", { method: "POST", body: { comment } });
+    refresh();
+  } catch (e) { $("updated").textContent = e.message; }
+});
+for (const id of ["region", "province", "state", "sort"]) $(id).addEventListener("change", () => { state.offset = 0; refresh(); });
+$("q").addEventListener("input", () => { state.offset = 0; refresh(); });
+$("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); });
+$("next").addEventListener("click", () => { if (state.offset + PAGE < state.total) { state.offset += PAGE; refresh(); } });
+
+fetch("api/v1/me", { cache: "no-store" }).then(async (r) => { if (r.ok) signedIn(await r.json()); else showLogin(); }).catch(showLogin);
 setInterval(refresh, 5000);

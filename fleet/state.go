@@ -1,0 +1,104 @@
+package fleet
+
+import (
+	"context"
+	"time"
+
+	"github.com/polis-edge/polis/fleet/alarms"
+	"github.com/polis-edge/polis/fleet/audit"
+	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/state"
+	"github.com/polis-edge/polis/fleet/users"
+)
+
+// openState opens the fleet's own store (data_dir/fleet.db) and the parts
+// kept in it: users, audit trail, alarms with their webhooks.
+func (f *Fleet) openState() error {
+	st, err := state.Open(f.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if f.cfg.DataDir == "" {
+		f.log.Warn("no data_dir: users, alarms and audit are kept in a temporary file and lost at exit", "file", st.Path())
+	}
+	f.store = st
+	f.users = users.New(st)
+	f.audit = audit.New(st, f.log)
+	hookCtx, cancel := context.WithCancel(context.Background())
+	f.stopHook = cancel
+	f.webhooks = alarms.NewWebhooks(hookCtx, hooks(f.cfg.Webhooks), f.log)
+	f.alarms, err = alarms.New(st, f.webhooks, f.log)
+	if err != nil {
+		f.closeState()
+		return err
+	}
+	return nil
+}
+
+func hooks(list []config.Webhook) []alarms.Hook {
+	var out []alarms.Hook
+	for _, h := range list {
+		scope := users.Scope{Region: h.Region, Provinces: h.Provinces}
+		out = append(out, alarms.Hook{URL: h.URL, Secret: h.Secret,
+			Allowed: func(p alarms.Place) bool { return scope.Allows(p.Region, p.Province) }})
+	}
+	return out
+}
+
+func (f *Fleet) closeState() {
+	if f.stopHook != nil {
+		f.stopHook()
+	}
+	if f.store != nil {
+		if err := f.store.Close(); err != nil {
+			f.log.Error("close state file", "err", err)
+		}
+	}
+}
+
+// Users is the fleet's user directory (the demo and tests create users here).
+func (f *Fleet) Users() *users.Users { return f.users }
+
+// StatePath is the state file (copy it with Backup while running).
+func (f *Fleet) StatePath() string { return f.store.Path() }
+
+// housekeeping raises/clears office_offline and applies retention.
+func (f *Fleet) housekeeping(ctx context.Context) {
+	every := min(f.cfg.Alarms.OfflineAfter/4, 15*time.Second)
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	f.prune()
+	lastPrune := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			f.checkSilence(now)
+			if now.Sub(lastPrune) > time.Hour {
+				f.prune()
+				lastPrune = now
+			}
+		}
+	}
+}
+
+func (f *Fleet) checkSilence(now time.Time) {
+	f.reg.Silence(now, f.cfg.Alarms.OfflineAfter, func(p alarms.Place, silent bool, since time.Duration) {
+		if err := f.alarms.Silence(p, silent, since, now.UTC()); err != nil {
+			f.log.Error("office_offline alarm", "office", p.Office, "err", err)
+		}
+	})
+}
+
+func (f *Fleet) prune() {
+	n, err := f.audit.Prune(f.cfg.Retention.Audit)
+	m, err2 := f.alarms.Prune(f.cfg.Retention.Alarms)
+	s, err3 := f.users.PruneSessions(time.Now())
+	if err != nil || err2 != nil || err3 != nil {
+		f.log.Error("retention", "audit_err", err, "alarms_err", err2, "sessions_err", err3)
+	}
+	if n+m+s > 0 {
+		f.log.Info("retention pruned old records", "audit", n, "alarms", m, "sessions", s)
+	}
+}
