@@ -13,7 +13,7 @@ import (
 // each wants, within the total and every phase's fuse. Decreases apply at
 // once; increases ramp at ramp_a_per_s; minimum on/off times and a start
 // hysteresis keep a charger from being started and stopped every few
-// seconds. Safety always wins over min_on.
+// seconds. Safety and an operator's explicit override win over min_on.
 func (g *Guard) Allocate(cfg *Config, p *Plan) {
 	dt := cfg.Cycle
 	if !g.lastCycle.IsZero() && p.Now.After(g.lastCycle) {
@@ -87,7 +87,7 @@ func (g *Guard) Allocate(cfg *Config, p *Plan) {
 			continue
 		}
 		want, why := c.WantA, c.Reason
-		if want < c.Cfg.MinA && st.on && p.Now.Sub(st.since) < cfg.MinOn {
+		if want < c.Cfg.MinA && st.on && p.Now.Sub(st.since) < cfg.MinOn && why != ReasonOverride {
 			want, why = c.Cfg.MinA, ReasonMinOn // not stopped just after starting
 		}
 		if want < c.Cfg.MinA {

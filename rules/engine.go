@@ -58,13 +58,16 @@ type Decision struct {
 // Engine runs the controller chain. It is not safe for concurrent use: the
 // runner owns it. It reads no clock: time comes with every Step.
 type Engine struct {
-	cfg   Config
-	guard *Guard
+	cfg    Config
+	guard  *Guard
+	vans   *Vans
+	pv     *PVModes
+	export *ExportLimit
 }
 
 // NewEngine builds the chain for cfg (defaults applied, validated).
 func NewEngine(cfg Config) *Engine {
-	return &Engine{cfg: cfg, guard: newGuard()}
+	return &Engine{cfg: cfg, guard: newGuard(), vans: newVans(), pv: newPVModes(), export: &ExportLimit{}}
 }
 
 // SetConfig swaps the config (SIGHUP) keeping every controller's state, so
@@ -84,8 +87,15 @@ func (e *Engine) Step(snap image.Snapshot, now time.Time, in Inputs) Decision {
 	e.readGrid(&cfg, p, &snap)
 	p.Conns = e.conns(&cfg, &snap, now, in)
 
+	// Highest priority first. The guard's budget is the cap; the demand
+	// controllers only lower what sessions want (Conn.Want) or reorder who
+	// goes first; Allocate shares the budget; the export limit and the user
+	// rules act on what is left.
 	e.guard.Budget(&cfg, p, &snap)
+	e.vans.Run(&cfg, p)
+	e.pv.Run(&cfg, p)
 	e.guard.Allocate(&cfg, p)
+	e.export.Run(&cfg, p, &snap)
 
 	d := Decision{
 		Now: now, AvailableW: p.AvailableW, ImportW: p.ImportW, BudgetW: p.BudgetW, PVW: p.PVW,

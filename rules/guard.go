@@ -92,6 +92,7 @@ func (g *Guard) Budget(cfg *Config, p *Plan, snap *image.Snapshot) {
 	}
 	p.Failsafe = g.failsafe
 
+	p.BaseW = g.baseW
 	p.BudgetW = p.AvailableW - g.baseW
 	for i := range p.BudgetA {
 		p.BudgetA[i] = math.Inf(1)

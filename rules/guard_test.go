@@ -169,18 +169,22 @@ func TestGuardMinOnAndOverridesNeverExceedTheCap(t *testing.T) {
 	o := twoCars()
 	o.cfg.RampAPerS = 100
 	o.chargers = o.chargers[:1]
+	pv := Inputs{Modes: map[string]string{"CP01": ModePV}}
 	stop := Inputs{Overrides: map[string]Override{"CP01/1": {Amps: 0, Until: t0.Add(time.Hour)}}}
 	more := Inputs{Overrides: map[string]Override{"CP01/1": {Amps: 32, Until: t0.Add(time.Hour)}}}
 	run(t, o, []cycle{
 		{at: 0, baseW: 2300, want: map[string]float64{"CP01/1": 20.2}},
-		// Asked to stop 10 s after starting: kept at the minimum until
-		// min_on (2 min) has passed, then paused.
-		{at: 10 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 20.2}, in: stop,
+		// Switched to pv with no surplus 10 s after starting: kept at the
+		// minimum until min_on (2 min) has passed, then paused.
+		{at: 10 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 20.2}, in: pv,
 			want: map[string]float64{"CP01/1": 6}, why: map[string]string{"CP01/1": ReasonMinOn}},
-		{at: 121 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 6}, in: stop,
-			want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonOverride}},
+		{at: 121 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 6}, in: pv,
+			want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonPVSurplus}},
 		// An override asking for 32 A still gets only what the supply allows.
 		{at: 200 * s, baseW: 12000, in: more, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonHysteresis}},
 		{at: 201 * s, baseW: 9000, in: more, want: map[string]float64{"CP01/1": 10.5}, why: map[string]string{"CP01/1": ReasonHeadroom}},
+		// An operator's explicit stop applies at once, min_on or not.
+		{at: 205 * s, baseW: 9000, draw: map[string]float64{"CP01/1": 10.5}, in: stop,
+			want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonOverride}},
 	})
 }

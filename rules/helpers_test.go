@@ -23,6 +23,7 @@ type cycle struct {
 	meterAt *time.Duration     // when the meter last read; default at
 	phaseA  *[3]float64        // grid current per phase; default unknown
 	pvW     float64            // PV production
+	pvRated float64            // inverter rating (rated_power_w)
 	draw    map[string]float64 // connector key → amps drawn per phase
 	in      Inputs
 	want    map[string]float64 // connector key → expected limit (A)
@@ -89,7 +90,11 @@ func run(t *testing.T, o office, rows []cycle) {
 		}
 		snap.Values["grid"] = map[string]map[string]image.Value{"meter": fields}
 		if r.pvW > 0 {
-			snap.Values["pv"] = map[string]map[string]image.Value{"inv1": {"ac_power_w": {V: r.pvW, At: now}}}
+			f := map[string]image.Value{"ac_power_w": {V: r.pvW, At: now}}
+			if r.pvRated > 0 {
+				f["rated_power_w"] = image.Value{V: r.pvRated, At: now}
+			}
+			snap.Values["pv"] = map[string]map[string]image.Value{"inv1": f}
 		}
 		d := e.Step(snap, now, r.in)
 		got := map[string]Setpoint{}

@@ -80,6 +80,7 @@ type Plan struct {
 	Failsafe   bool
 	PhaseA     [3]float64 // measured grid current per phase, NaN unknown
 	BudgetW    float64    // what the controlled chargers may draw together
+	BaseW      float64    // office load without the controlled chargers, − PV
 	BudgetA    [3]float64 // per phase, +Inf without a fuse
 	PVW        float64    // total PV production
 	Conns      []*Conn

@@ -1,0 +1,65 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/polis-edge/polis/rules/image"
+)
+
+func pvOffice(mode string, phaseSwitch bool) office {
+	return office{
+		cfg: Config{ContractedKW: 15, GridMeter: "meter", RampAPerS: 100,
+			Chargers: []ChargerConfig{{ID: "CP01", Mode: mode, PhaseSwitch: phaseSwitch}}},
+		chargers: []image.Charger{session("CP01", 1, "public", 0)},
+	}
+}
+
+func TestPVModeStartAndStopDelays(t *testing.T) {
+	run(t, pvOffice(ModePV, false), []cycle{
+		// 7 kW exported: enough for 10.1 A, but the surplus must last a minute.
+		{at: 0, baseW: 1000, pvW: 8000, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonPVSurplus}},
+		{at: 30 * s, baseW: 1000, pvW: 8000, want: map[string]float64{"CP01/1": 0}},
+		{at: 61 * s, baseW: 1000, pvW: 8000, want: map[string]float64{"CP01/1": 10.1}},
+		// Following the surplus it creates: steady, no export, no import.
+		{at: 70 * s, baseW: 1000, pvW: 8000, draw: map[string]float64{"CP01/1": 10.1}, want: map[string]float64{"CP01/1": 10.1}},
+		// A cloud: 2 kW surplus is under the 6 A minimum. Within the stop
+		// delay the car holds 6 A instead of stopping at once.
+		{at: 80 * s, baseW: 1000, pvW: 3000, draw: map[string]float64{"CP01/1": 10.1}, want: map[string]float64{"CP01/1": 6}},
+		{at: 200 * s, baseW: 1000, pvW: 3000, draw: map[string]float64{"CP01/1": 6}, want: map[string]float64{"CP01/1": 6}},
+		{at: 261 * s, baseW: 1000, pvW: 3000, draw: map[string]float64{"CP01/1": 6}, want: map[string]float64{"CP01/1": 0},
+			why: map[string]string{"CP01/1": ReasonPVSurplus}},
+	})
+}
+
+func TestMinPVAndOffModes(t *testing.T) {
+	run(t, pvOffice(ModeMinPV, false), []cycle{
+		{at: 0, baseW: 1000, pvW: 3000, want: map[string]float64{"CP01/1": 6}},
+		{at: 1 * s, baseW: 1000, pvW: 8000, draw: map[string]float64{"CP01/1": 6}, want: map[string]float64{"CP01/1": 10.1}},
+	})
+	run(t, pvOffice(ModeOff, false), []cycle{
+		{at: 0, baseW: 1000, pvW: 8000, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonMode}},
+	})
+	// The mode never raises the guard's cap: now on a full supply.
+	run(t, pvOffice(ModeNow, false), []cycle{
+		{at: 0, baseW: 12000, pvW: 0, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonHysteresis}},
+	})
+}
+
+func TestPVSwitchesToOnePhase(t *testing.T) {
+	o := pvOffice(ModePV, true)
+	var phases []int
+	check := func(t *testing.T, d Decision) { phases = append(phases, d.Setpoints[0].Phases) }
+	run(t, o, []cycle{
+		// 2.5 kW: under the 4 140 W three-phase minimum, over the 1 380 W
+		// single-phase one: switch to one phase, 10.8 A.
+		{at: 0, baseW: 500, pvW: 3000, want: map[string]float64{"CP01/1": 0}, check: check},
+		{at: 61 * s, baseW: 500, pvW: 3000, want: map[string]float64{"CP01/1": 10.8}, check: check},
+		// 6 kW of surplus: back to three phases (8.6 A) once start_delay
+		// has passed since the last switch.
+		{at: 70 * s, baseW: 500, pvW: 9000, draw: map[string]float64{"CP01/1": 0}, check: check},
+		{at: 131 * s, baseW: 500, pvW: 9000, want: map[string]float64{"CP01/1": 12.3}, check: check},
+	})
+	if want := []int{1, 1, 1, 3}; len(phases) != 4 || phases[0] != 1 || phases[1] != 1 || phases[3] != 3 {
+		t.Fatalf("phases per cycle %v, want %v", phases, want)
+	}
+}

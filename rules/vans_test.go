@@ -1,0 +1,72 @@
+package rules
+
+import (
+	"testing"
+	"time"
+
+	"github.com/polis-edge/polis/rules/image"
+)
+
+const h = time.Hour
+
+// A van plugged in at 10:00 on a Tuesday (F1), leaving 07:30 Wednesday,
+// 20 kWh to go, on a 6 kW supply with 1 kW of office load.
+func vanOffice() office {
+	return office{
+		cfg: Config{ContractedKW: 6, GridMeter: "meter", RampAPerS: 100,
+			Prices:   Prices{F1: 0.30, F2: 0.25, F3: 0.18},
+			Chargers: []ChargerConfig{{ID: "CP01", MaxA: 16}, {ID: "CP02"}},
+			Vans:     map[string]VanConfig{"fleet-CP01": {Departure: "07:30", EnergyKWh: 20}}},
+		chargers: []image.Charger{session("CP01", 1, FleetGroup, 0)},
+	}
+}
+
+func TestVanWaitsForPVAndCheapBandButIsReady(t *testing.T) {
+	run(t, vanOffice(), []cycle{
+		// F1 and no sun: 21.5 h left, the night's F3 is enough. Wait.
+		{at: 0, baseW: 1000, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonVanPlan}},
+		// Sun: the 5 kW surplus goes into the van at once (7.2 A).
+		{at: 1 * h, baseW: 1000, pvW: 6000, want: map[string]float64{"CP01/1": 7.2}},
+		// 23:00, F3: charge at what the supply allows (5 400 W = 7.8 A).
+		{at: 13 * h, baseW: 1000, want: map[string]float64{"CP01/1": 7.8}},
+	})
+}
+
+func TestVanShortfallWarnedEarly(t *testing.T) {
+	o := vanOffice()
+	o.chargers = []image.Charger{session("CP01", 1, FleetGroup, 20*h)}
+	run(t, o, []cycle{
+		// Plugged at 06:00 for a 07:30 departure: 1.5 h × 4.3 kW is far
+		// from 20 kWh. Say so now, and charge at once.
+		{at: 20 * h, baseW: 1000, want: map[string]float64{"CP01/1": 7.8}, events: []string{"van_shortfall_forecast"},
+			check: func(t *testing.T, d Decision) {
+				if v := d.Events[0].Fields["shortfall_kwh"].(float64); v < 13 || v > 14 {
+					t.Errorf("shortfall %.1f kWh, want about 13.5", v)
+				}
+			}},
+		// Warned once per session, not every cycle.
+		{at: 20*h + 1*s, baseW: 1000, draw: map[string]float64{"CP01/1": 7.8}, want: map[string]float64{"CP01/1": 7.8}},
+	})
+}
+
+func TestVanGoesBeforePublicCar(t *testing.T) {
+	o := vanOffice()
+	o.chargers = []image.Charger{session("CP02", 1, "public", -h), session("CP01", 1, FleetGroup, 13*h)}
+	run(t, o, []cycle{
+		// 23:00, F3, the van must charge; only one minimum fits: the van
+		// goes first although the public car came earlier.
+		{at: 13 * h, baseW: 1000, want: map[string]float64{"CP01/1": 7.8, "CP02/1": 0}},
+	})
+}
+
+func TestDepartureSkipsSundaysAndHolidays(t *testing.T) {
+	sat := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC) // Saturday evening
+	dep, ok := departure("07:30", sat)
+	if !ok || dep.Format("2006-01-02 15:04") != "2026-12-07 07:30" {
+		t.Fatalf("Saturday → %v, want Monday 7 Dec 07:30", dep)
+	}
+	dep, _ = departure("07:30", time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)) // Monday; 8 Dec is a holiday
+	if dep.Format("2006-01-02") != "2026-12-09" {
+		t.Fatalf("before the Immacolata → %v, want 9 Dec", dep)
+	}
+}
