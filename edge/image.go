@@ -54,5 +54,5 @@ func (h daemonHealth) Health() []image.Health {
 
 // handleImage serves the process image read-only, for installers.
 func (d *Daemon) handleImage(w http.ResponseWriter, _ *http.Request) {
-	rulesJSON(w, http.StatusOK, d.image.Snapshot())
+	writeJSON(w, http.StatusOK, d.image.Snapshot())
 }
