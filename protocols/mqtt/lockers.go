@@ -37,9 +37,16 @@ func (s *Service) RequestStatus(ctx context.Context, bank, operator, correlation
 	return s.cmd.Do(ctx, locker.Request{ID: correlationID, Bank: bank, Cmd: locker.CmdRequestStatus, Operator: operator})
 }
 
-// Audit returns the locker audit trail (all of it, or one correlation id).
+// Audit returns the steps of one correlation id, or (id "") the most recent
+// locker.MaxAuditPage entries; AuditPage pages through the whole trail.
 func (s *Service) Audit(correlationID string) ([]AuditEntry, error) {
 	return s.cmd.Audit(correlationID)
+}
+
+// AuditPage returns up to limit audit entries after sequence number after,
+// oldest first, and the cursor of the next page (0: none).
+func (s *Service) AuditPage(after uint64, limit int) ([]AuditEntry, uint64, error) {
+	return s.cmd.AuditPage(after, limit)
 }
 
 // authorize decides who may command what: only configured operators, only
@@ -137,10 +144,23 @@ func (s *Service) lockerReject(d *device, err error) error {
 	return nil
 }
 
+// FutureTolerance is how far ahead of the edge's clock a device time may
+// be and still be trusted (docs/mqtt.md, SHARED-APIS #5).
+const FutureTolerance = 5 * time.Minute
+
 // eventTime prefers the controller's clock (a redelivered event then lands
-// on the same InfluxDB point) unless it is implausible.
+// on the same InfluxDB point) unless it is implausible: outside
+// [sample.MinTime, sample.MaxTime) or more than FutureTolerance ahead of
+// the edge. While the edge's own clock is not set (a box without RTC boots
+// at 1970 until NTP), a plausible device time is the better one and is
+// kept, not judged against the edge's wrong clock.
 func eventTime(t, now time.Time) time.Time {
-	if t.Before(sample.MinTime) || t.After(now.Add(time.Hour)) {
+	switch {
+	case t.Before(sample.MinTime) || !t.Before(sample.MaxTime):
+		return now
+	case now.Before(sample.MinTime):
+		return t
+	case t.After(now.Add(FutureTolerance)):
 		return now
 	}
 	return t
@@ -159,7 +179,10 @@ func eventSample(d *device, ev locker.Event, now time.Time) sample.Sample {
 	if ev.Detail != "" {
 		msg += " (" + ev.Detail + ")"
 	}
-	return sample.Event(d.cfg.ID, "locker_"+ev.Type, locker.EventSeverity[ev.Type], msg, eventTime(ev.Time, now), extra)
+	// Two events of one kind in the same second of the controller's clock
+	// are two points; a redelivery (same id) lands on the same one.
+	return sample.Event(d.cfg.ID, "locker_"+ev.Type, locker.EventSeverity[ev.Type], msg, eventTime(ev.Time, now), extra).
+		Distinct(ev.ID)
 }
 
 func statusSamples(d *device, st locker.Status, now time.Time) []sample.Sample {

@@ -353,8 +353,13 @@ func (c *Commander) flush(ctx context.Context) {
 func (c *Commander) Run(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		c.flush(ctx)
+		if now := time.Now(); now.Sub(pruned) >= pruneEvery {
+			c.prune(now)
+			pruned = now
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -374,24 +379,6 @@ func (c *Commander) Get(id string) (Record, error) {
 		return json.Unmarshal(raw, &rec)
 	})
 	return rec, err
-}
-
-// Audit returns the audit trail, oldest first, optionally only for one id.
-func (c *Commander) Audit(id string) ([]AuditEntry, error) {
-	var out []AuditEntry
-	err := c.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
-			var e AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode audit entry: %w", err)
-			}
-			if id == "" || e.ID == id {
-				out = append(out, e)
-			}
-			return nil
-		})
-	})
-	return out, err
 }
 
 func put(b *bbolt.Bucket, rec Record) error {
