@@ -95,6 +95,7 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 	f.reg = registry.New(cfg.Offices, cfg.Alarms.Keep, f.alarms)
 	f.influx = influx.New(cfg.Influx, cfg.Ingest.Workers)
 	f.ingest = ingest.New(f.influx, f.reg.Tags)
+	f.ingest.ClockTolerance = cfg.Ingest.ClockTolerance
 	var err error
 	if cfg.Broker.Mode == "embedded" {
 		f.embedded, err = broker.NewEmbedded(cfg.Broker.Embedded, cfg.Offices, log)

@@ -25,11 +25,47 @@ type metrics struct {
 
 	mu       sync.Mutex
 	rejected map[string]uint64 // samples (or whole batches) by reason
+
+	// Offices whose last batch had samples stamped too far ahead of the
+	// fleet's clock, with by how much: "which office's clock is off".
+	skewMu  sync.Mutex
+	skewed  map[string]time.Duration
+	nSkewed atomic.Int64
 }
 
-func newMetrics() *metrics { return &metrics{rejected: map[string]uint64{}} }
+func newMetrics() *metrics {
+	return &metrics{rejected: map[string]uint64{}, skewed: map[string]time.Duration{}}
+}
+
+// recordClock keeps an office in the skewed list while its batches carry
+// samples from the future, and drops it with its first clean batch.
+func (m *metrics) recordClock(r ingest.Result) {
+	if r.ClockAhead == 0 && m.nSkewed.Load() == 0 || r.Ack.Status == uplink.AckRetry {
+		return
+	}
+	m.skewMu.Lock()
+	defer m.skewMu.Unlock()
+	if r.ClockAhead > 0 {
+		m.skewed[r.Office] = r.ClockAhead
+	} else {
+		delete(m.skewed, r.Office)
+	}
+	m.nSkewed.Store(int64(len(m.skewed)))
+}
+
+// clockAhead returns the skewed offices and how far ahead, in seconds.
+func (m *metrics) clockAhead() map[string]float64 {
+	m.skewMu.Lock()
+	defer m.skewMu.Unlock()
+	out := make(map[string]float64, len(m.skewed))
+	for o, d := range m.skewed {
+		out[o] = d.Seconds()
+	}
+	return out
+}
 
 func (m *metrics) record(r ingest.Result) {
+	m.recordClock(r)
 	switch r.Ack.Status {
 	case uplink.AckOK:
 		m.batchesOK.Add(1)
@@ -95,6 +131,15 @@ func (f *Fleet) WriteMetrics(w io.Writer) error {
 	p.Counter("polis_fleet_influx_errors_total", "InfluxDB writes that failed and were answered retry.", float64(m.influxErrors.Load()))
 	p.Counter("polis_fleet_influx_rejected_batches_total", "Batches InfluxDB refused (part of) as bad data.", float64(m.influxRejects.Load()))
 	p.Counter("polis_fleet_foreign_messages_total", "Messages on topics that are not valid Polis topics.", float64(m.dropped.Load()))
+	skew := m.clockAhead()
+	offices := make([]string, 0, len(skew))
+	for o := range skew {
+		offices = append(offices, o)
+	}
+	sort.Strings(offices)
+	for _, o := range offices {
+		p.Gauge("polis_fleet_office_clock_ahead_seconds", "How far ahead of the fleet's clock an office stamps its samples (only offices beyond ingest.clock_tolerance; their samples are refused as clock_ahead).", skew[o], "office", o)
+	}
 	p.Gauge("polis_fleet_ingest_queue", "Batches waiting for a worker.", float64(len(f.queue)))
 	c := f.reg.Counts()
 	p.Gauge("polis_fleet_offices", "Offices known.", float64(c.Offices))

@@ -85,6 +85,10 @@ func (f *Fleet) process(ctx context.Context, j job) {
 	f.metrics.record(res)
 	f.reg.RecordBatch(res, time.Now())
 	f.influxUp.observe(f, res)
+	if res.ClockAhead > 0 {
+		f.log.Warn("office clock is ahead of the fleet's: its future samples are refused", "office", j.office,
+			"ahead", res.ClockAhead.Round(time.Second), "refused", res.Ack.Reasons[ingest.ReasonClockAhead])
+	}
 	if res.Ack.Status == uplink.AckRejected || res.Ack.Rejected > 0 {
 		f.log.Warn("batch rejected in part or whole", "office", j.office, "seq", res.Ack.Seq, "last", res.Ack.Last,
 			"status", res.Ack.Status, "rejected", res.Ack.Rejected, "reasons", res.Ack.Reasons, "err", res.Ack.Error)

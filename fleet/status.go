@@ -36,6 +36,9 @@ type Status struct {
 	Webhooks map[string]uint64 `json:"webhooks"`
 	// StateFile is the fleet's own store (users, alarms, audit); back it up with GET /api/v1/backup.
 	StateFile string `json:"state_file"`
+	// ClockAhead lists offices whose clocks are ahead of the fleet's beyond
+	// ingest.clock_tolerance, in seconds; their future samples are refused.
+	ClockAhead map[string]float64 `json:"clock_ahead_offices"`
 }
 
 // Status returns the self-status.
@@ -50,7 +53,7 @@ func (f *Fleet) Status() Status {
 		InfluxURL: f.cfg.Influx.URL, InfluxUp: !f.influxUp.down.Load(),
 		Workers: f.cfg.Ingest.Workers, Queue: len(f.queue), Offices: f.reg.Counts(),
 		BatchesOK: m.batchesOK.Load(), BatchesRejected: m.batchesRejected.Load(), BatchesRetry: m.batchesRetry.Load(),
-		SamplesAccepted: m.samplesAccepted.Load(), SamplesRejected: m.rejectedByReason(),
+		SamplesAccepted: m.samplesAccepted.Load(), SamplesRejected: m.rejectedByReason(), ClockAhead: m.clockAhead(),
 		HeapBytes: ms.HeapAlloc, HTTPErrors: f.api.ErrorCounts(), StateFile: f.store.Path(),
 		Webhooks: map[string]uint64{"sent": f.webhooks.Sent.Load(), "failed": f.webhooks.Failed.Load(), "dropped": f.webhooks.Dropped.Load()},
 	}

@@ -116,6 +116,9 @@ type Influx struct {
 type Ingest struct {
 	Workers int `yaml:"workers"` // batches written concurrently
 	Queue   int `yaml:"queue"`   // batches waiting for a worker before the broker is back-pressured
+	// ClockTolerance: samples stamped further ahead of the fleet's clock are
+	// refused (reason clock_ahead) and the office is reported (default 5m).
+	ClockTolerance time.Duration `yaml:"clock_tolerance"`
 }
 
 type Alarms struct {
@@ -153,7 +156,7 @@ func Default() Config {
 			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
 		},
 		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
-		Ingest:            Ingest{Workers: 4, Queue: 64},
+		Ingest:            Ingest{Workers: 4, Queue: 64, ClockTolerance: 5 * time.Minute},
 		Alarms:            Alarms{Keep: 20, OfflineAfter: 5 * time.Minute},
 		Retention:         Retention{Audit: 400 * 24 * time.Hour, Alarms: 400 * 24 * time.Hour},
 		TelemetryInterval: 10 * time.Second,

@@ -23,7 +23,12 @@ const (
 	ReasonInvalidLine    = "invalid_line"    // not line protocol
 	ReasonInvalidValue   = "invalid_value"   // line protocol, but not a valid sample
 	ReasonInfluxRejected = "influx_rejected" // InfluxDB refused the data itself
+	ReasonClockAhead     = "clock_ahead"     // stamped later than the fleet's clock allows: the office's clock is off
 )
+
+// DefaultClockTolerance is how far ahead of the fleet's clock a sample may be
+// stamped (clock drift, NTP steps) before it is refused as ReasonClockAhead.
+const DefaultClockTolerance = 5 * time.Minute
 
 // Writer is what ingest needs from InfluxDB (see influx.Writer for the error contract).
 type Writer interface {
@@ -46,12 +51,20 @@ type Result struct {
 	Written int             // lines sent to InfluxDB
 	Write   time.Duration   // InfluxDB round trip, 0 if not written
 	Err     error           // InfluxDB failure (Ack.Status retry), for logs and metrics
+	// ClockAhead is how far the latest line refused as ReasonClockAhead was
+	// ahead of the fleet's clock: the office's clock is off by about that.
+	ClockAhead time.Duration
 }
 
 // Ingester is safe for concurrent use by the worker pool.
 type Ingester struct {
 	w    Writer
 	tags Tagger
+	// ClockTolerance bounds how far ahead of the fleet's clock a sample may
+	// be stamped; set it before use. Zero means DefaultClockTolerance. A box
+	// whose clock jumped to 2099 would otherwise fill InfluxDB with points
+	// no dashboard shows, and hide its real data behind them.
+	ClockTolerance time.Duration
 }
 
 func New(w Writer, tags Tagger) *Ingester { return &Ingester{w: w, tags: tags} }
@@ -68,7 +81,8 @@ func (in *Ingester) Handle(ctx context.Context, office string, payload []byte) R
 	if b.Office != office {
 		return r.reject(ReasonWrongOffice, fmt.Errorf("batch header office %q on topic of office %q", b.Office, office))
 	}
-	body, ends, events := in.prepare(office, b.Lines, &r.Ack)
+	body, ends, events, ahead := in.prepare(office, b.Lines, &r.Ack)
+	r.ClockAhead = ahead
 	r.Events = events
 	if len(ends) == 0 {
 		r.Ack.Status = uplink.AckOK
@@ -120,7 +134,12 @@ func (r Result) finish() Result {
 // events (needed whole for the alarm list), unsigned fields (re-encoded as
 // int for InfluxDB 1.8) and lines already carrying a registry tag key take
 // the slow parse-and-re-encode path.
-func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body []byte, ends []int, events []sample.Sample) {
+func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body []byte, ends []int, events []sample.Sample, ahead time.Duration) {
+	tol := in.ClockTolerance
+	if tol <= 0 {
+		tol = DefaultClockTolerance
+	}
+	latest := time.Now().Add(tol)
 	tags := in.tags(office)
 	var suffix []byte // the registry tags, escaped once per batch
 	for _, t := range tags {
@@ -149,6 +168,12 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body 
 		if info.Office != "" && info.Office != office {
 			ack.Rejected++
 			ack.Reasons[ReasonWrongOffice]++
+			continue
+		}
+		if info.Time.After(latest) {
+			ack.Rejected++
+			ack.Reasons[ReasonClockAhead]++
+			ahead = max(ahead, info.Time.Sub(latest)+tol)
 			continue
 		}
 		n := len(out)
@@ -183,7 +208,7 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body 
 		ack.Accepted++
 		ends = append(ends, len(out))
 	}
-	return out, ends, events
+	return out, ends, events, ahead
 }
 
 // stamp appends the line with the office and registry tags, encoded for

@@ -14,6 +14,7 @@ type LineInfo struct {
 	Office      string // value of the office tag, "" if absent
 	KeyEnd      int    // index of the space that ends measurement and tags
 	HasUint     bool   // a field is unsigned: InfluxDB 1.8 refuses those, re-encode as int
+	Time        time.Time
 }
 
 // Check validates one line by the same rules as ParseLine + Validate, but
@@ -56,6 +57,7 @@ func Check(raw []byte, tagKey func(key []byte)) (LineInfo, error) {
 	if dec.Next() {
 		return info, fmt.Errorf("%w: more than one line", ErrInvalid)
 	}
+	info.Time = t
 	info.KeyEnd = keyEnd(raw)
 	return info, nil
 }
