@@ -166,7 +166,7 @@ func (d *device) setHealth(state health.State, err error, now time.Time) (sample
 		sev = sample.SeverityCritical
 	}
 	return sample.Event(d.cfg.ID, "device_"+string(state), sev, msg, now,
-		map[string]any{"previous": string(orUnknown(prev)), "protocol": "modbus"}), true
+		map[string]any{"previous": string(orUnknown(prev)), "protocol": "modbus"}).Distinct(string(state)), true
 }
 
 func orUnknown(s health.State) health.State {

@@ -196,9 +196,10 @@ func (t *eventTracker) update(dev string, inv *sunspec.Block, now time.Time) []s
 			if !is {
 				sev, verb = sample.SeverityInfo, "cleared"
 			}
+			// Several bits may change in one poll: each its own point.
 			out = append(out, sample.Event(dev, "inverter_event", sev,
 				fmt.Sprintf("inverter %s: %s %s", dev, strings.ToLower(name), verb), now,
-				map[string]any{"event": name, "active": is}))
+				map[string]any{"event": name, "active": is}).Distinct(name+"/"+verb))
 		}
 		t.lastEvt = evt
 	}
@@ -207,11 +208,11 @@ func (t *eventTracker) update(dev string, inv *sunspec.Block, now time.Time) []s
 		case st == 7:
 			out = append(out, sample.Event(dev, "inverter_fault", sample.SeverityCritical,
 				fmt.Sprintf("inverter %s reports FAULT (events 0x%08x)", dev, evt), now,
-				map[string]any{"state": "fault", "event_bits": int64(evt)}))
+				map[string]any{"state": "fault", "event_bits": int64(evt)}).Distinct("fault"))
 		case t.seen && t.lastSt == 7:
 			out = append(out, sample.Event(dev, "inverter_fault_cleared", sample.SeverityInfo,
 				fmt.Sprintf("inverter %s left FAULT, now %s", dev, stateName(st)), now,
-				map[string]any{"state": stateName(st)}))
+				map[string]any{"state": stateName(st)}).Distinct("fault_cleared"))
 		}
 		t.lastSt, t.seen = st, true
 	}
