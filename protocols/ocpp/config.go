@@ -12,7 +12,12 @@ import (
 type Config struct {
 	Listen              string          `yaml:"listen"`
 	Path                string          `yaml:"path"`
-	SecurityProfile     int             `yaml:"security_profile"`
+	// SecurityProfile is 1 when unset: Basic auth with a password per
+	// charger. 0 (no authentication) must be asked for, and only on a
+	// loopback address unless ForceInsecure says otherwise.
+	SecurityProfile     *int            `yaml:"security_profile"`
+	ForceInsecure       bool            `yaml:"force_insecure"`
+	ClockTolerance      time.Duration   `yaml:"clock_tolerance"`
 	TLS                 TLSConfig       `yaml:"tls"`
 	AllowUnknown        bool            `yaml:"allow_unknown_chargers"`
 	UnknownChargerBoot  string          `yaml:"unknown_charger_boot"`
@@ -74,8 +79,29 @@ const (
 	UnknownAcceptPublic = "accept_public"
 )
 
+// Profile returns a security profile number for Config.SecurityProfile.
+func Profile(n int) *int { return &n }
+
+// profile is the security profile in force (1 when unset).
+func (c *Config) profile() int {
+	if c.SecurityProfile == nil {
+		return 1
+	}
+	return *c.SecurityProfile
+}
+
+// DefaultClockTolerance is how far in the future a charger's timestamp may
+// be before the edge stops trusting it (SHARED-APIS #5).
+const DefaultClockTolerance = 5 * time.Minute
+
 // Defaults fills unset keys.
 func (c *Config) Defaults() {
+	if c.SecurityProfile == nil {
+		c.SecurityProfile = Profile(1)
+	}
+	if c.ClockTolerance == 0 {
+		c.ClockTolerance = DefaultClockTolerance
+	}
 	if c.Listen == "" {
 		c.Listen = "0.0.0.0:8887"
 	}
@@ -128,13 +154,20 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "must start with /")
 	}
-	if c.SecurityProfile < 0 || c.SecurityProfile > 3 {
+	sp := c.profile()
+	if sp < 0 || sp > 3 {
 		bad("security_profile", "must be 0, 1, 2 or 3")
 	}
-	if c.SecurityProfile >= 2 && (c.TLS.Cert == "" || c.TLS.Key == "") {
-		bad("tls", "cert and key are required for security_profile %d", c.SecurityProfile)
+	if sp == 0 && !c.ForceInsecure && !loopback(c.Listen) {
+		bad("security_profile", "0 (no authentication) is only allowed on a loopback listen address; use 1 with a password per charger, or set force_insecure: true")
 	}
-	if c.SecurityProfile == 3 && c.TLS.ClientCA == "" {
+	if c.ClockTolerance < 0 {
+		bad("clock_tolerance", "must be >= 0")
+	}
+	if sp >= 2 && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		bad("tls", "cert and key are required for security_profile %d", sp)
+	}
+	if sp == 3 && c.TLS.ClientCA == "" {
 		bad("tls.client_ca", "required for security_profile 3 (mutual TLS)")
 	}
 	switch c.UnknownChargerBoot {
@@ -164,8 +197,8 @@ func (c *Config) Validate() error {
 			bad(key+".id", "duplicate %q", ch.ID)
 		}
 		seen[ch.ID] = true
-		if (c.SecurityProfile == 1 || c.SecurityProfile == 2) && len(ch.Password) < 16 {
-			bad(key+".password", "at least 16 characters required by security_profile %d (OCPP 1.6 security whitepaper)", c.SecurityProfile)
+		if (sp == 1 || sp == 2) && len(ch.Password) < 16 {
+			bad(key+".password", "at least 16 characters required by security_profile %d (OCPP 1.6 security whitepaper)", sp)
 		}
 		if ch.Connectors < 1 || ch.Connectors > 16 {
 			bad(key+".connectors", "must be 1-16")
@@ -200,4 +233,17 @@ func (c *Config) Validate() error {
 
 func validChargerID(id string) bool {
 	return id != "" && len(id) <= 48 && !strings.ContainsAny(id, "/?# ")
+}
+
+// loopback reports whether a listen address only accepts local peers.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

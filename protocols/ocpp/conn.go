@@ -108,6 +108,11 @@ func (c *conn) readLoop() {
 			c.f.stats.inc(c.id, "rejected_binary_frame")
 			continue
 		}
+		if reply := unsupportedType(data); reply != nil {
+			c.f.stats.inc(c.id, "rejected_frames")
+			_ = c.write(reply)
+			continue
+		}
 		if err := c.stack.handler(c, data); err != nil {
 			c.f.stats.inc(c.id, "rejected_frames")
 			c.f.log.Debug("ocpp: bad frame", "charger", c.id, "err", err)

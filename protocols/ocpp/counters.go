@@ -12,10 +12,25 @@ type counters struct {
 	mu   sync.Mutex
 	byID map[string]map[string]uint64
 	last map[string]time.Time
+	// refused counts connections refused before authentication, per reason
+	// only: keyed by the claimed id, anyone could grow the map without bound.
+	refused map[string]uint64
 }
 
 func newCounters() *counters {
-	return &counters{byID: map[string]map[string]uint64{}, last: map[string]time.Time{}}
+	return &counters{byID: map[string]map[string]uint64{}, last: map[string]time.Time{}, refused: map[string]uint64{}}
+}
+
+func (c *counters) refuse(reason string) {
+	c.mu.Lock()
+	c.refused[reason]++
+	c.mu.Unlock()
+}
+
+func (c *counters) refusals() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.refused)
 }
 
 func (c *counters) inc(id, name string) {
@@ -33,6 +48,12 @@ func (c *counters) seen(id string) {
 	c.mu.Lock()
 	c.last[id] = time.Now()
 	c.mu.Unlock()
+}
+
+func (c *counters) lastSeen(id string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[id]
 }
 
 func (c *counters) snapshot(id string) map[string]uint64 {

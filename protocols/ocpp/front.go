@@ -53,8 +53,15 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	_, known := f.known[id]
+	refused := func(why string) {
+		f.stats.refuse(why)
+		if known { // bounded by the config
+			f.stats.inc(id, "refused_"+why)
+		}
+	}
 	if code, why := f.authenticate(id, r); code != 0 {
-		f.stats.inc(id, "refused_"+why)
+		refused(why)
 		f.log.Warn("ocpp: connection refused", "charger", id, "remote", r.RemoteAddr, "reason", why)
 		if code == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="ocpp"`)
@@ -64,7 +71,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	proto := chooseSubprotocol(websocket.Subprotocols(r))
 	if proto == "" {
-		f.stats.inc(id, "refused_subprotocol")
+		refused("subprotocol")
 		http.Error(w, "subprotocol must be ocpp1.6 or ocpp2.0.1", http.StatusBadRequest)
 		return
 	}
@@ -95,7 +102,7 @@ func (f *front) authenticate(id string, r *http.Request) (int, string) {
 	if !isKnown && !f.cfg.AllowUnknown {
 		return http.StatusNotFound, "unknown_charger"
 	}
-	switch f.cfg.SecurityProfile {
+	switch f.cfg.profile() {
 	case 1, 2:
 		if !isKnown {
 			return 0, "" // unknown chargers get the configured boot status
@@ -179,7 +186,7 @@ func (f *front) closeAll() {
 
 // serverTLS builds the listener's TLS config for profiles 2 and 3.
 func serverTLS(cfg *Config) (*tls.Config, error) {
-	if cfg.SecurityProfile < 2 {
+	if cfg.profile() < 2 {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
@@ -187,7 +194,7 @@ func serverTLS(cfg *Config) (*tls.Config, error) {
 		return nil, fmt.Errorf("ocpp.tls: load cert/key: %w", err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if cfg.SecurityProfile == 3 {
+	if cfg.profile() == 3 {
 		pool, err := loadPool(cfg.TLS.ClientCA)
 		if err != nil {
 			return nil, err

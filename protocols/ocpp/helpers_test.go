@@ -27,7 +27,7 @@ const testPassword = "correct-horse-battery-staple"
 
 func baseConfig() ocpp.Config {
 	return ocpp.Config{
-		Listen: "127.0.0.1:0", Path: "/ocpp", SecurityProfile: 0,
+		Listen: "127.0.0.1:0", Path: "/ocpp", SecurityProfile: ocpp.Profile(0),
 		MeterSampleInterval: time.Second, CommandTimeout: 5 * time.Second,
 		Chargers: []ocpp.ChargerConfig{{ID: "CP01", Password: testPassword, Connectors: 2}, {ID: "CP02", Password: testPassword, Connectors: 1}},
 		Auth: ocpp.AuthConfig{UnknownTags: "reject", Tags: []ocpp.TagConfig{
@@ -104,4 +104,18 @@ type boltDB = bolt.DB
 
 func openBolt(dir string) (*bolt.DB, error) {
 	return bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+}
+
+// startWithSink is start with any sink (a gate, a slow disk).
+func startWithSink(t *testing.T, cfg ocpp.Config, db *bolt.DB, sink ocpp.Sink) *ocpp.Service {
+	t.Helper()
+	svc, err := ocpp.New(cfg, db, sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return svc
 }

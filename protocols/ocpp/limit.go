@@ -13,6 +13,7 @@ import (
 	types16 "github.com/lorenzodonini/ocpp-go/ocpp1.6/types"
 	sc201 "github.com/lorenzodonini/ocpp-go/ocpp2.0.1/smartcharging"
 	types201 "github.com/lorenzodonini/ocpp-go/ocpp2.0.1/types"
+	"github.com/polis-edge/polis/protocols/sample"
 )
 
 // Limit is a charging limit for a connector (or connector 0: the charger).
@@ -91,18 +92,15 @@ func (s *Service) SetLimit(ctx context.Context, chargerID string, connector int,
 		return LimitResult{}, fmt.Errorf("limit connector %d: must be >= 0", connector)
 	}
 	key := chargerID + "/" + strconv.Itoa(connector)
-	s.mu.Lock()
-	if cached, ok := s.rejectedLocked(chargerID, key, l); ok {
-		s.mu.Unlock()
+	if cached, ok := s.rejectedBefore(chargerID, key, l); ok {
 		return cached, nil
 	}
 	txID := ""
-	if c := s.chargers[chargerID]; c != nil && connector > 0 {
-		if cs := c.Connectors[connector]; cs != nil && cs.Session != nil {
+	if v := s.view(chargerID); v != nil && connector > 0 {
+		if cs := v.connector(connector); cs != nil && cs.Session != nil {
 			txID = cs.Session.TransactionID
 		}
 	}
-	s.mu.Unlock()
 	res, err := s.sendProfile(ctx, chargerID, profile16(connector, txID, l), profile201(connector, txID, l))
 	if err != nil {
 		return res, err
@@ -121,21 +119,18 @@ func (s *Service) SetDefaultLimit(ctx context.Context, chargerID string, amps fl
 	if err := l.validate(); err != nil {
 		return LimitResult{}, err
 	}
-	key := chargerID + "/default"
-	s.mu.Lock()
-	c := s.chargers[chargerID]
-	if c == nil {
-		s.mu.Unlock()
+	if s.view(chargerID) == nil && !s.isKnown(chargerID) {
 		return LimitResult{Status: LimitOffline, Detail: "charger never seen"}, nil
 	}
-	c.DefaultLimit = &LimitState{Limit: l, Status: LimitOffline, At: time.Now()}
-	saveErr := s.store.save(c)
-	cached, isCached := s.rejectedLocked(chargerID, key, l)
-	s.mu.Unlock()
-	if saveErr != nil {
-		return LimitResult{}, saveErr
+	err := s.do(chargerID, func(c *charger) error {
+		c.DefaultLimit = &LimitState{Limit: l, Status: LimitOffline, At: time.Now()}
+		_, err := s.store.commit(c, nil, nil)
+		return err
+	})
+	if err != nil {
+		return LimitResult{}, err
 	}
-	if isCached {
+	if cached, ok := s.rejectedBefore(chargerID, chargerID+"/default", l); ok {
 		return cached, nil
 	}
 	return s.installDefault(ctx, chargerID, l)
@@ -147,36 +142,29 @@ func (s *Service) installDefault(ctx context.Context, chargerID string, l Limit)
 	if err != nil {
 		return res, err
 	}
-	s.mu.Lock()
-	if c := s.chargers[chargerID]; c != nil && c.DefaultLimit != nil && c.DefaultLimit.Limit == l {
-		c.DefaultLimit.Status, c.DefaultLimit.At = res.Status, time.Now()
-	}
-	s.mu.Unlock()
 	s.recordLimit(chargerID, 0, chargerID+"/default", l, res)
 	return res, nil
 }
 
 // reinstallDefault runs after a charger (re)connects and boots.
 func (s *Service) reinstallDefault(chargerID string) {
-	s.mu.Lock()
-	var l *Limit
-	if c := s.chargers[chargerID]; c != nil && c.DefaultLimit != nil {
-		v := c.DefaultLimit.Limit
-		l = &v
-	}
-	s.mu.Unlock()
-	if l == nil {
+	v := s.view(chargerID)
+	if v == nil || v.defaultLimit == nil {
 		return
 	}
+	l := &v.defaultLimit.Limit
 	res, err := s.installDefault(context.Background(), chargerID, *l)
 	if err != nil || res.Status != LimitConfirmed {
 		s.log.Warn("ocpp: fail-safe default profile not installed", "charger", chargerID, "status", res.Status, "detail", res.Detail, "err", err)
 	}
 }
 
-// rejectedLocked answers from memory a limit the charger rejected recently.
-func (s *Service) rejectedLocked(chargerID, key string, l Limit) (LimitResult, bool) {
-	if r, ok := s.rejected[key]; ok && r.limit == l && time.Since(r.at) < rejectHold {
+// rejectedBefore answers from memory a limit the charger rejected recently.
+func (s *Service) rejectedBefore(chargerID, key string, l Limit) (LimitResult, bool) {
+	s.rejMu.Lock()
+	r, ok := s.rejected[key]
+	s.rejMu.Unlock()
+	if ok && r.limit == l && time.Since(r.at) < rejectHold {
 		s.stats.inc(chargerID, "limit_rejected_cached")
 		return LimitResult{Status: LimitRejected, Detail: "rejected earlier; not resent within " + rejectHold.String()}, true
 	}
@@ -207,21 +195,45 @@ func (s *Service) sendProfile(ctx context.Context, chargerID string, r16, r201 o
 	return res, nil
 }
 
+// recordLimit remembers a rejection (not resent for rejectHold), puts the
+// outcome in the connector's live state, and queues a limit_rejected event
+// with the state, so the event survives a buffer refusal.
 func (s *Service) recordLimit(chargerID string, connector int, key string, l Limit, res LimitResult) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := time.Now()
+	s.rejMu.Lock()
 	if res.Status == LimitRejected {
-		s.rejected[key] = rejection{l, time.Now()}
+		s.rejected[key] = rejection{l, now}
 	} else {
 		delete(s.rejected, key)
 	}
-	if c := s.chargers[chargerID]; c != nil && !strings.HasSuffix(key, "/default") {
-		c.connector(connector).Requested = &LimitState{Limit: l, Status: res.Status, At: time.Now()}
-	}
+	s.rejMu.Unlock()
 	s.stats.inc(chargerID, "limit_"+string(res.Status))
-	if res.Status == LimitRejected {
-		_ = s.emit(eventLimitRejected(chargerID, connector, l, res.Detail))
+	isDefault := strings.HasSuffix(key, "/default")
+	var q queued
+	err := s.do(chargerID, func(c *charger) error {
+		if isDefault {
+			if c.DefaultLimit != nil && c.DefaultLimit.Limit == l {
+				c.DefaultLimit.Status, c.DefaultLimit.At = res.Status, now
+			}
+		} else {
+			c.connector(connector).Requested = &LimitState{Limit: l, Status: res.Status, At: now}
+		}
+		if res.Status != LimitRejected && !isDefault {
+			return nil // live state only: the next SetLimit says it again
+		}
+		var events []sample.Sample
+		if res.Status == LimitRejected {
+			events = append(events, eventLimitRejected(chargerID, connector, l, res.Detail, now))
+		}
+		var err error
+		q, err = s.store.commit(c, nil, events)
+		return err
+	})
+	if err != nil {
+		s.log.Error("ocpp: record limit outcome", "charger", chargerID, "err", err)
+		return
 	}
+	s.deliver(q)
 }
 
 func profileStatus(resp ocpp.Response) string {
@@ -304,11 +316,10 @@ func (s *Service) ClearLimit(ctx context.Context, chargerID string, connector in
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	if c := s.chargers[chargerID]; c != nil {
+	_ = s.do(chargerID, func(c *charger) error {
 		c.connector(connector).Requested = nil
-	}
-	s.mu.Unlock()
+		return nil
+	})
 	switch r := resp.(type) {
 	case *smartcharging.ClearChargingProfileConfirmation:
 		return string(r.Status), nil

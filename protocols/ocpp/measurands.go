@@ -70,3 +70,16 @@ func toBase(v float64, unit string, multiplier int) float64 {
 	}
 	return v
 }
+
+// finite keeps a value only if it is a real number: NaN or ±Inf (a "NaN"
+// string in 1.6, a multiplier overflow in 2.0.1) would poison live state and
+// cannot be stored (JSON, InfluxDB). Each one is counted and dropped; the
+// rest of the message is kept.
+func (s *Service) finite(id, field string, v float64) (float64, bool) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		s.stats.inc(id, "rejected_nonfinite")
+		s.log.Warn("ocpp: non-finite meter value dropped", "charger", id, "field", field)
+		return 0, false
+	}
+	return v, true
+}

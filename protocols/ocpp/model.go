@@ -42,6 +42,9 @@ type Session struct {
 	Departure     string    `json:"departure,omitempty"` // HH:MM, fleet vans
 	Start         time.Time `json:"start"`
 	MeterStartWh  float64   `json:"meter_start_wh"`
+	// MeterStartPending: the start carried no register (allowed in 2.0.1);
+	// the first register seen in the transaction becomes MeterStartWh.
+	MeterStartPending bool `json:"meter_start_pending,omitempty"`
 	LastMeterWh   float64   `json:"last_meter_wh"`
 	Stop          time.Time `json:"stop,omitzero"`
 	MeterStopWh   float64   `json:"meter_stop_wh,omitempty"`
@@ -64,33 +67,3 @@ func (s *Session) EnergyWh() float64 {
 func (s *Session) key() string { return sessionKey(s.ChargerID, s.TransactionID) }
 
 func sessionKey(charger, tx string) string { return charger + "/" + tx }
-
-// charger is the service's record of one charge point.
-type charger struct {
-	ID         string                  `json:"id"`
-	Version    string                  `json:"version"`
-	Vendor     string                  `json:"vendor"`
-	Model      string                  `json:"model"`
-	Serial     string                  `json:"serial,omitempty"`
-	Firmware   string                  `json:"firmware,omitempty"`
-	Registered string                  `json:"registered"` // Accepted, Pending, Rejected
-	BootAt     time.Time               `json:"boot_at"`
-	Connectors map[int]*ConnectorState `json:"connectors"`
-	// DefaultLimit is the fail-safe profile SetDefaultLimit installed; it is
-	// sent again after every boot.
-	DefaultLimit *LimitState `json:"default_limit,omitempty"`
-
-	online     bool
-	since      time.Time
-	lastSeen   time.Time
-	configured bool // post-boot configuration sent
-}
-
-func (c *charger) connector(n int) *ConnectorState {
-	cs := c.Connectors[n]
-	if cs == nil {
-		cs = &ConnectorState{ChargerID: c.ID, Connector: n, Status: "Unknown", SoCPct: -1}
-		c.Connectors[n] = cs
-	}
-	return cs
-}

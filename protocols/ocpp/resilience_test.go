@@ -132,8 +132,13 @@ func counter(h *harness, id, name string) uint64 {
 
 func dialRaw(t *testing.T, h *harness, id, proto string) *websocket.Conn {
 	t.Helper()
+	return dialRawURL(t, h.svc, id, proto)
+}
+
+func dialRawURL(t *testing.T, svc *ocpp.Service, id, proto string) *websocket.Conn {
+	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{proto}}
-	c, resp, err := d.Dial(h.url()+"/"+id, nil)
+	c, resp, err := d.Dial("ws://"+svc.Addr().String()+"/ocpp/"+id, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v (%v)", id, err, resp)
 	}
@@ -147,6 +152,28 @@ func rawCall(t *testing.T, c *websocket.Conn, frame string) []any {
 		t.Fatal(err)
 	}
 	return rawRead(t, c)
+}
+
+// rawCallNoT is rawCall for another goroutine: nil on any failure.
+func rawCallNoT(c *websocket.Conn, frame string) []any {
+	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		return nil
+	}
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return nil
+		}
+		var msg []any
+		if json.Unmarshal(data, &msg) != nil || len(msg) < 2 {
+			return nil
+		}
+		if msg[0].(float64) != 2 {
+			return msg
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`[4,%q,"NotSupported","raw test client",{}]`, msg[1])))
+	}
 }
 
 // rawRead returns the next CALLRESULT/CALLERROR. A CALL from the server

@@ -138,7 +138,7 @@ func TestSecurityProfiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig()
-			cfg.SecurityProfile = tc.profile
+			cfg.SecurityProfile = ocpp.Profile(tc.profile)
 			cfg.TLS = ocpp.TLSConfig{Cert: srvCert, Key: srvKey, ClientCA: filepath.Join(p.dir, "ca.pem")}
 			h := start(t, cfg, openDB(t), &recorder{})
 			scheme := "ws://"
@@ -170,9 +170,9 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 		mut  func(*ocpp.Config)
 		want string
 	}{
-		{func(c *ocpp.Config) { c.SecurityProfile = 4 }, "ocpp.security_profile"},
-		{func(c *ocpp.Config) { c.SecurityProfile = 1; c.Chargers[1].Password = "short" }, "ocpp.chargers[1].password"},
-		{func(c *ocpp.Config) { c.SecurityProfile = 3 }, "ocpp.tls"},
+		{func(c *ocpp.Config) { c.SecurityProfile = ocpp.Profile(4) }, "ocpp.security_profile"},
+		{func(c *ocpp.Config) { c.SecurityProfile = ocpp.Profile(1); c.Chargers[1].Password = "short" }, "ocpp.chargers[1].password"},
+		{func(c *ocpp.Config) { c.SecurityProfile = ocpp.Profile(3) }, "ocpp.tls"},
 		{func(c *ocpp.Config) { c.Chargers[0].ID = "a/b" }, "ocpp.chargers[0].id"},
 		{func(c *ocpp.Config) { c.Auth.Tags[0].Departure = "7.30" }, "ocpp.auth.tags[0].departure"},
 		{func(c *ocpp.Config) { c.Auth.UnknownTags = "maybe" }, "ocpp.auth.unknown_tags"},
@@ -190,5 +190,48 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+// The default is security profile 1 with a password per charger; profile 0
+// (anyone who knows a charger id can take its place) must be asked for, and
+// only on loopback unless forced.
+func TestSecurityDefault_Profile1AndNoInsecureOnNetwork(t *testing.T) {
+	cfg := baseConfig()
+	cfg.SecurityProfile = nil
+	cfg.Chargers[0].Password = ""
+	cfg.Defaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "ocpp.chargers[0].password") {
+		t.Errorf("unset profile without a password: %v, want a chargers[0].password error", err)
+	}
+	cfg = baseConfig()
+	cfg.SecurityProfile = nil
+	h := start(t, cfg, openDB(t), &recorder{})
+	if got := dialStatus(t, h.url(), "CP01", "", "", nil); got != http.StatusUnauthorized {
+		t.Errorf("default config, no credentials: %d, want 401", got)
+	}
+	if got := dialStatus(t, h.url(), "CP01", "CP01", testPassword, nil); got != http.StatusSwitchingProtocols {
+		t.Errorf("default config, right password: %d, want 101", got)
+	}
+	for _, tc := range []struct {
+		listen string
+		force  bool
+		ok     bool
+	}{
+		{"0.0.0.0:8887", false, false},
+		{"192.168.1.10:8887", false, false},
+		{":8887", false, false},
+		{"0.0.0.0:8887", true, true},
+		{"127.0.0.1:8887", false, true},
+		{"[::1]:8887", false, true},
+		{"localhost:8887", false, true},
+	} {
+		cfg := baseConfig()
+		cfg.Listen, cfg.ForceInsecure = tc.listen, tc.force
+		cfg.Defaults()
+		err := cfg.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "ocpp.security_profile")) {
+			t.Errorf("profile 0 on %s (force %v): %v", tc.listen, tc.force, err)
+		}
 	}
 }

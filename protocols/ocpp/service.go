@@ -41,10 +41,16 @@ type Service struct {
 	cs201 ocpp201.CSMS
 	ln    net.Listener
 
+	// mu guards only the map; each charger's state belongs to its owner
+	// goroutine (charger.go).
 	mu       sync.Mutex
 	chargers map[string]*charger
-	open     map[string]*Session // by sessionKey
-	rejected map[string]rejection
+
+	rejMu    sync.Mutex
+	rejected map[string]rejection // limits a charger rejected, by charger/connector
+
+	quit     chan struct{}   // closed when Run ends
+	quitOnce sync.Once
 }
 
 // New validates cfg, loads persisted state from db and binds the listener, so
@@ -64,24 +70,29 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	chargers, open, err := st.load()
+	chargers, err := st.load()
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{
 		cfg: cfg, log: logger, sink: sink, store: st, tags: newTagList(cfg.Auth),
-		stats: newCounters(), chargers: chargers, open: open, rejected: map[string]rejection{},
+		stats: newCounters(), chargers: chargers,
+		rejected: map[string]rejection{}, quit: make(chan struct{}),
 	}
 	for _, c := range chargers {
 		for _, cs := range c.Connectors {
 			cs.Online = false
 			cs.Session = nil
+			s.forgetFutureTimes(c.ID, cs)
 		}
-	}
-	for _, ss := range open {
-		if c := s.chargers[ss.ChargerID]; c != nil {
+		for _, ss := range c.open {
 			c.connector(ss.Connector).Session = ss
 		}
+		c.publish()
+	}
+	if cfg.profile() == 0 {
+		logger.Warn("ocpp: SECURITY PROFILE 0: chargers connect WITHOUT AUTHENTICATION; anyone who knows a charger id can take its place",
+			"listen", cfg.Listen, "force_insecure", cfg.ForceInsecure)
 	}
 	s.front = newFront(&s.cfg, logger, s.stats)
 	s.cs16 = s.newCentralSystem16()
@@ -98,6 +109,11 @@ func (s *Service) Addr() net.Addr { return s.ln.Addr() }
 
 // Run serves chargers until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.quitOnce.Do(func() { close(s.quit) })
+	octx, stopOutbox := context.WithCancel(context.Background())
+	outboxDone := make(chan struct{})
+	go func() { s.runOutbox(octx); close(outboxDone) }()
+	defer func() { stopOutbox(); <-outboxDone }()
 	s.cs16.Start(0, "")
 	s.cs201.Start(0, "")
 	mux := http.NewServeMux()
@@ -105,7 +121,7 @@ func (s *Service) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	errC := make(chan error, 1)
 	go func() { errC <- srv.Serve(s.ln) }()
-	s.log.Info("ocpp: central system listening", "addr", s.Addr().String(), "path", s.cfg.Path, "security_profile", s.cfg.SecurityProfile)
+	s.log.Info("ocpp: central system listening", "addr", s.Addr().String(), "path", s.cfg.Path, "security_profile", s.cfg.profile())
 	var err error
 	select {
 	case <-ctx.Done():
@@ -124,27 +140,17 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Snapshot returns every known connector, sorted by charger and connector.
+// It reads what each charger's owner published and never waits for I/O.
 func (s *Service) Snapshot() []ConnectorState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []ConnectorState
-	for _, c := range s.chargers {
-		for n, cs := range c.Connectors {
-			if n == 0 {
+	for _, v := range s.views() {
+		for _, cs := range v.connectors {
+			if cs.Connector == 0 {
 				continue // connector 0 is the charger as a whole
 			}
-			v := *cs
-			v.Version = c.Version
-			v.Online = c.online
-			if cs.Session != nil {
-				ss := *cs.Session
-				v.Session = &ss
-			}
-			if cs.Requested != nil {
-				r := *cs.Requested
-				v.Requested = &r
-			}
-			out = append(out, v)
+			cs.Version = v.version
+			cs.Online = v.online
+			out = append(out, cs)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -156,33 +162,48 @@ func (s *Service) Snapshot() []ConnectorState {
 	return out
 }
 
+func (s *Service) views() []*chargerView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*chargerView, 0, len(s.chargers))
+	for _, c := range s.chargers {
+		out = append(out, c.view.Load())
+	}
+	return out
+}
+
+// Refusals counts connections refused before authentication, by reason
+// (unknown_charger, bad_credentials, no_client_certificate,
+// certificate_cn_mismatch, subprotocol).
+func (s *Service) Refusals() map[string]uint64 { return s.stats.refusals() }
+
 // Devices reports each charger's health.
 func (s *Service) Devices() []health.Device {
-	s.mu.Lock()
-	ids := map[string]bool{}
-	for id := range s.chargers {
-		ids[id] = true
+	byID := map[string]*chargerView{}
+	for _, v := range s.views() {
+		byID[v.id] = v
 	}
 	for _, c := range s.cfg.Chargers {
-		ids[c.ID] = true
+		if byID[c.ID] == nil {
+			byID[c.ID] = nil
+		}
 	}
 	var out []health.Device
-	for id := range ids {
+	for id, v := range byID {
 		d := health.Device{ID: id, Kind: "charger", Protocol: "ocpp", State: health.Offline}
-		if c := s.chargers[id]; c != nil {
-			d.Since, d.LastSeen = c.since, c.lastSeen
+		if v != nil {
+			d.Since, d.LastSeen = v.since, s.stats.lastSeen(id)
 			switch {
-			case c.online && c.Registered == "Accepted":
+			case v.online && v.registered == "Accepted":
 				d.State = health.OK
-			case c.online:
+			case v.online:
 				d.State = health.Misconfigured
-				d.LastError = "boot " + c.Registered
+				d.LastError = "boot " + v.registered
 			}
 		}
 		d.Counters = s.stats.snapshot(id)
 		out = append(out, d)
 	}
-	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }

@@ -20,7 +20,7 @@ type store struct{ db *bolt.DB }
 
 func openStore(db *bolt.DB) (*store, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketChargers, bucketSessions} {
+		for _, b := range [][]byte{bucketChargers, bucketSessions, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -33,20 +33,19 @@ func openStore(db *bolt.DB) (*store, error) {
 	return &store{db: db}, nil
 }
 
-// load returns every charger and every open session.
-func (s *store) load() (map[string]*charger, map[string]*Session, error) {
+// load returns every charger with its open sessions attached.
+func (s *store) load() (map[string]*charger, error) {
 	chargers := map[string]*charger{}
-	open := map[string]*Session{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketChargers).ForEach(func(k, v []byte) error {
-			var c charger
-			if err := json.Unmarshal(v, &c); err != nil {
+			c := newCharger("")
+			if err := json.Unmarshal(v, c); err != nil {
 				return fmt.Errorf("charger %s: %w", k, err)
 			}
 			if c.Connectors == nil {
 				c.Connectors = map[int]*ConnectorState{}
 			}
-			chargers[c.ID] = &c
+			chargers[c.ID] = c
 			return nil
 		})
 		if err != nil {
@@ -57,44 +56,16 @@ func (s *store) load() (map[string]*charger, map[string]*Session, error) {
 			if err := json.Unmarshal(v, &ss); err != nil {
 				return fmt.Errorf("session %s: %w", k, err)
 			}
-			if ss.Open {
-				open[ss.key()] = &ss
+			if c := chargers[ss.ChargerID]; c != nil && ss.Open {
+				c.open[ss.TransactionID] = &ss
 			}
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("ocpp: load state: %w", err)
+		return nil, fmt.Errorf("ocpp: load state: %w", err)
 	}
-	return chargers, open, nil
-}
-
-// save writes a charger (with its connectors) and any sessions in one
-// transaction, so status and session never disagree after a crash.
-func (s *store) save(c *charger, sessions ...*Session) error {
-	cb, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketChargers).Put([]byte(c.ID), cb); err != nil {
-			return err
-		}
-		for _, ss := range sessions {
-			b, err := json.Marshal(ss)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketSessions).Put([]byte(ss.key()), b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("ocpp: save %s: %w", c.ID, err)
-	}
-	return nil
+	return chargers, nil
 }
 
 // session reads one session, open or closed.

@@ -2,6 +2,7 @@ package ocpp
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"time"
 
@@ -76,7 +77,7 @@ func (h handler16) OnAuthorize(id string, r *core.AuthorizeRequest) (*core.Autho
 }
 
 func (h handler16) OnStartTransaction(id string, r *core.StartTransactionRequest) (*core.StartTransactionConfirmation, error) {
-	ss, ok, err := h.s.startTx(txStart{charger: id, connector: r.ConnectorId, idTag: r.IdTag, meterWh: float64(r.MeterStart), at: when(r.Timestamp)})
+	ss, ok, err := h.s.startTx(txStart{charger: id, connector: r.ConnectorId, idTag: r.IdTag, meterWh: float64(r.MeterStart), meterSeen: true, at: when(r.Timestamp)})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (h handler16) OnStopTransaction(id string, r *core.StopTransactionRequest) 
 			connector = ss.Connector
 		}
 		if connector > 0 {
-			if err := h.s.meter(id, connector, txID, meterValues16(r.TransactionData)); err != nil {
+			if err := h.s.meter(id, connector, txID, h.s.meterValues16(id, r.TransactionData)); err != nil {
 				return nil, err
 			}
 		}
@@ -113,7 +114,7 @@ func (h handler16) OnMeterValues(id string, r *core.MeterValuesRequest) (*core.M
 	if r.TransactionId != nil {
 		txID = strconv.Itoa(*r.TransactionId)
 	}
-	if err := h.s.meter(id, r.ConnectorId, txID, meterValues16(r.MeterValue)); err != nil {
+	if err := h.s.meter(id, r.ConnectorId, txID, h.s.meterValues16(id, r.MeterValue)); err != nil {
 		return nil, err
 	}
 	return core.NewMeterValuesConfirmation(), nil
@@ -126,7 +127,7 @@ func (h handler16) OnDataTransfer(id string, r *core.DataTransferRequest) (*core
 	return core.NewDataTransferConfirmation(core.DataTransferStatusUnknownVendorId), nil
 }
 
-func meterValues16(in []types.MeterValue) []meterSample {
+func (s *Service) meterValues16(id string, in []types.MeterValue) []meterSample {
 	out := make([]meterSample, 0, len(in))
 	for _, mv := range in {
 		m := meterSample{at: when(mv.Timestamp), fields: map[string]float64{}}
@@ -136,10 +137,16 @@ func meterValues16(in []types.MeterValue) []meterSample {
 			}
 			name := fieldFor(string(sv.Measurand), string(sv.Phase), string(sv.Location))
 			v, err := strconv.ParseFloat(sv.Value, 64)
-			if name == "" || err != nil {
+			if name == "" {
 				continue
 			}
-			m.fields[name] = toBase(v, string(sv.Unit), 0)
+			if err != nil && !math.IsInf(v, 0) { // out of range is ±Inf: finite counts it
+				s.stats.inc(id, "rejected_value")
+				continue
+			}
+			if v, ok := s.finite(id, name, toBase(v, string(sv.Unit), 0)); ok {
+				m.fields[name] = v
+			}
 		}
 		if len(m.fields) > 0 {
 			out = append(out, m)

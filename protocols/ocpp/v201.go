@@ -108,7 +108,7 @@ func (h handler201) OnAuthorize(id string, r *authorization.AuthorizeRequest) (*
 }
 
 func (h handler201) OnMeterValues(id string, r *meter.MeterValuesRequest) (*meter.MeterValuesResponse, error) {
-	if err := h.s.meter(id, r.EvseID, "", meterValues201(r.MeterValue)); err != nil {
+	if err := h.s.meter(id, r.EvseID, "", h.s.meterValues201(id, r.MeterValue)); err != nil {
 		return nil, err
 	}
 	return meter.NewMeterValuesResponse(), nil
@@ -123,7 +123,7 @@ func (h handler201) OnDataTransfer(id string, r *data.DataTransferRequest) (*dat
 func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEventRequest) (*transactions.TransactionEventResponse, error) {
 	txID := r.TransactionInfo.TransactionID
 	at := when201(r.Timestamp)
-	samples := meterValues201(r.MeterValue)
+	samples := h.s.meterValues201(id, r.MeterValue)
 	evse := 0
 	if r.Evse != nil {
 		evse = r.Evse.ID
@@ -139,12 +139,23 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 		resp.IDTokenInfo = tokenInfo(ok)
 	}
 	if r.EventType == transactions.TransactionEventStarted {
-		_, ok, err := h.s.startTx(txStart{charger: id, connector: evse, txID: txID, idTag: idTag, meterWh: h.s.energyAt(id, evse, samples), at: at})
+		// Without a register in Started (allowed), the first one seen in the
+		// transaction is its start; the EVSE's lifetime register is not.
+		start := txStart{charger: id, connector: evse, txID: txID, idTag: idTag, at: at, meterSeen: hasEnergy(samples)}
+		if start.meterSeen {
+			start.meterWh = h.s.energyAt(id, evse, samples)
+		}
+		_, ok, err := h.s.startTx(start)
 		if err != nil {
 			return nil, err
 		}
 		if r.IDToken != nil {
 			resp.IDTokenInfo = tokenInfo(ok)
+		}
+	} else if r.IDToken != nil {
+		// E02: cable first, the token comes in an Updated (or Ended) event.
+		if err := h.s.authorizeTx(id, txID, idTag, at); err != nil {
+			return nil, err
 		}
 	}
 	if len(samples) > 0 && evse > 0 {
@@ -174,10 +185,8 @@ func (s *Service) connectorStatus201(id string, evse int, st availability.Connec
 	if st != availability.ConnectorStatusOccupied {
 		return string(st)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.chargers[id]; c != nil {
-		if cs := c.Connectors[evse]; cs != nil && cs.Session != nil {
+	if v := s.view(id); v != nil {
+		if cs := v.connector(evse); cs != nil && cs.Session != nil {
 			switch cs.Status {
 			case "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing":
 				return cs.Status
@@ -204,17 +213,15 @@ func chargingStatus(cs transactions.ChargingState) string {
 }
 
 // energyAt is the energy register from the event's samples, else the last
-// one we know for the EVSE.
+// one seen in the transaction.
 func (s *Service) energyAt(id string, evse int, samples []meterSample) float64 {
 	for i := len(samples) - 1; i >= 0; i-- {
 		if e, ok := samples[i].fields["energy_wh"]; ok {
 			return e
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.chargers[id]; c != nil {
-		if cs := c.Connectors[evse]; cs != nil {
+	if v := s.view(id); v != nil {
+		if cs := v.connector(evse); cs != nil {
 			if cs.Session != nil && cs.Session.LastMeterWh > cs.EnergyWh {
 				return cs.Session.LastMeterWh
 			}
@@ -224,7 +231,16 @@ func (s *Service) energyAt(id string, evse int, samples []meterSample) float64 {
 	return 0
 }
 
-func meterValues201(in []types.MeterValue) []meterSample {
+func hasEnergy(samples []meterSample) bool {
+	for _, m := range samples {
+		if _, ok := m.fields["energy_wh"]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) meterValues201(id string, in []types.MeterValue) []meterSample {
 	out := make([]meterSample, 0, len(in))
 	for _, mv := range in {
 		m := meterSample{at: when201(&mv.Timestamp), fields: map[string]float64{}}
@@ -240,7 +256,9 @@ func meterValues201(in []types.MeterValue) []meterSample {
 					mult = *sv.UnitOfMeasure.Multiplier
 				}
 			}
-			m.fields[name] = toBase(sv.Value, unit, mult)
+			if v, ok := s.finite(id, name, toBase(sv.Value, unit, mult)); ok {
+				m.fields[name] = v
+			}
 		}
 		if len(m.fields) > 0 {
 			out = append(out, m)

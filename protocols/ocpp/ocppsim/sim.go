@@ -199,7 +199,11 @@ func (c *ChargePoint) Run(ctx context.Context) error {
 	for i := 1; i <= c.cfg.Connectors; i++ {
 		c.enqueueStatus(i)
 	}
-	go c.sender(ctx)
+	// The wire stops only after the sender is done: the library panics on a
+	// request sent into a stopped client.
+	senderDone := make(chan struct{})
+	go func() { c.sender(ctx); close(senderDone) }()
+	defer func() { <-senderDone }()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	lastMeter := time.Now()
