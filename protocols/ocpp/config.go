@@ -10,8 +10,8 @@ import (
 
 // Config is the `ocpp:` section of the edge configuration.
 type Config struct {
-	Listen              string          `yaml:"listen"`
-	Path                string          `yaml:"path"`
+	Listen string `yaml:"listen"`
+	Path   string `yaml:"path"`
 	// SecurityProfile is 1 when unset: Basic auth with a password per
 	// charger. 0 (no authentication) must be asked for, and only on a
 	// loopback address unless ForceInsecure says otherwise.

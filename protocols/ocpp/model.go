@@ -44,12 +44,12 @@ type Session struct {
 	MeterStartWh  float64   `json:"meter_start_wh"`
 	// MeterStartPending: the start carried no register (allowed in 2.0.1);
 	// the first register seen in the transaction becomes MeterStartWh.
-	MeterStartPending bool `json:"meter_start_pending,omitempty"`
-	LastMeterWh   float64   `json:"last_meter_wh"`
-	Stop          time.Time `json:"stop,omitzero"`
-	MeterStopWh   float64   `json:"meter_stop_wh,omitempty"`
-	StopReason    string    `json:"stop_reason,omitempty"`
-	Open          bool      `json:"open"`
+	MeterStartPending bool      `json:"meter_start_pending,omitempty"`
+	LastMeterWh       float64   `json:"last_meter_wh"`
+	Stop              time.Time `json:"stop,omitzero"`
+	MeterStopWh       float64   `json:"meter_stop_wh,omitempty"`
+	StopReason        string    `json:"stop_reason,omitempty"`
+	Open              bool      `json:"open"`
 }
 
 // EnergyWh is the energy delivered so far (or in total once stopped).

@@ -49,7 +49,7 @@ type Service struct {
 	rejMu    sync.Mutex
 	rejected map[string]rejection // limits a charger rejected, by charger/connector
 
-	quit     chan struct{}   // closed when Run ends
+	quit     chan struct{} // closed when Run ends
 	quitOnce sync.Once
 }
 
