@@ -156,6 +156,7 @@ func (d *Daemon) newUplink() (*uplink.Uplink, error) {
 		TLS: tlsCfg, BatchSamples: u.BatchSamples, BatchBytes: int(u.BatchBytes), Window: u.Window,
 		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, ReconnectMin: u.ReconnectMin,
 		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, Status: d.statusMessage, Logger: d.log,
+		Commands: d.onRemoteCommand,
 	}, d.buf), nil
 }
 

@@ -21,6 +21,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/status", d.handleStatus)
 	mux.HandleFunc("GET /api/v1/audit", d.operatorOnly("viewer", d.handleAudit))
 	d.rulesRoutes(mux)
+	d.remoteRoutes(mux)
 	if d.cfg.HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -19,6 +19,7 @@ import (
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/broker"
+	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/httpapi"
 	"github.com/polis-edge/polis/fleet/influx"
@@ -26,6 +27,7 @@ import (
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/state"
 	"github.com/polis-edge/polis/fleet/users"
+	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 // Version is set at build time (-ldflags "-X github.com/polis-edge/polis/fleet.Version=...").
@@ -59,6 +61,7 @@ type Fleet struct {
 	users    *users.Users
 	audit    *audit.Log
 	alarms   *alarms.Manager
+	commands *commands.Commands
 	webhooks *alarms.Webhooks
 	stopHook context.CancelFunc
 
@@ -109,6 +112,12 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		f.closeState()
 		return nil, err
 	}
+	if f.commands, err = commands.New(f.store, f.bus, 10*time.Second, log); err != nil {
+		f.bus.Close()
+		f.influx.Close()
+		f.closeState()
+		return nil, fmt.Errorf("load commands: %w", err)
+	}
 	f.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		f.bus.Close()
@@ -116,7 +125,7 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		f.closeState()
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Backup: f.store.Backup},
+	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Commands: f.commands, Backup: f.store.Backup},
 		httpapi.Options{SessionTTL: cfg.HTTP.SessionTTL, TLS: cfg.HTTP.TLS.Cert != "", MaxBody: cfg.HTTP.MaxBody,
 			LoginPerMinute: cfg.HTTP.LoginPerMinute}, log)
 	f.httpSrv = &http.Server{Handler: f.api, ReadHeaderTimeout: 10 * time.Second}
@@ -161,7 +170,15 @@ func (f *Fleet) Run(ctx context.Context) error {
 		workers.Add(1)
 		go func() { defer workers.Done(); f.worker(workCtx) }()
 	}
-	if err := f.startBus(); err != nil {
+	err := f.bus.Subscribe(uplink.Wildcard(uplink.KindCmdResult), func(topic string, payload []byte) {
+		if office, kind, ok := uplink.SplitTopic(topic); ok && kind == uplink.KindCmdResult {
+			f.commands.Result(office, payload) // one small state write; results are rare
+		}
+	})
+	if err == nil {
+		err = f.startBus()
+	}
+	if err != nil {
 		close(f.stopping)
 		workers.Wait()
 		f.shutdownHTTP()
@@ -178,7 +195,6 @@ func (f *Fleet) Run(ctx context.Context) error {
 	f.lifecycle().Ready()
 	go f.supervise(ctx)
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-httpErr:

@@ -64,7 +64,7 @@ func (f *Fleet) StatePath() string { return f.store.Path() }
 
 // housekeeping raises/clears office_offline and applies retention.
 func (f *Fleet) housekeeping(ctx context.Context) {
-	every := min(f.cfg.Alarms.OfflineAfter/4, 15*time.Second)
+	every := min(f.cfg.Alarms.OfflineAfter/4, 2*time.Second)
 	t := time.NewTicker(max(every, 10*time.Millisecond))
 	defer t.Stop()
 	f.prune()
@@ -75,6 +75,10 @@ func (f *Fleet) housekeeping(ctx context.Context) {
 			return
 		case now := <-t.C:
 			f.checkSilence(now)
+			f.commands.Tick(now.UTC(), func(office string) bool {
+				o, ok := f.reg.Office(office)
+				return ok && o.Online
+			})
 			if now.Sub(lastPrune) > time.Hour {
 				f.prune()
 				lastPrune = now
@@ -95,6 +99,11 @@ func (f *Fleet) prune() {
 	n, err := f.audit.Prune(f.cfg.Retention.Audit)
 	m, err2 := f.alarms.Prune(f.cfg.Retention.Alarms)
 	s, err3 := f.users.PruneSessions(time.Now())
+	c, err4 := f.commands.Prune(f.cfg.Retention.Commands)
+	if err4 != nil {
+		f.log.Error("retention: commands", "err", err4)
+	}
+	s += c
 	if err != nil || err2 != nil || err3 != nil {
 		f.log.Error("retention", "audit_err", err, "alarms_err", err2, "sessions_err", err3)
 	}

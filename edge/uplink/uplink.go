@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -41,7 +42,11 @@ type Options struct {
 	RetryMax time.Duration
 	// Status returns the office status to publish (retained); Online is set here.
 	Status func() wire.Status
-	Logger *slog.Logger
+	// Commands, if set, receives each message on the office's cmd topic (on
+	// paho's goroutine: hand it over, do not block); reply publishes on
+	// cmd/result over the connection the command came in on.
+	Commands func(payload []byte, reply func([]byte) error)
+	Logger   *slog.Logger
 }
 
 // Stats are the uplink's counters, for metrics and the status API.
@@ -191,6 +196,12 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("subscribe %s: %w", ackTopic, err)
 	}
+	if u.opt.Commands != nil {
+		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, wire.KindCmd), 1, u.onCommand)); err != nil {
+			c.Disconnect(0)
+			return nil, fmt.Errorf("subscribe commands: %w", err)
+		}
+	}
 	u.setConnected(true)
 	u.log.Info("uplink connected", "url", u.opt.URL)
 	u.publishStatus(c, true)
@@ -219,6 +230,16 @@ func (u *Uplink) onAck(_ paho.Client, m paho.Message) {
 	default:
 		u.droppedAcks.Add(1)
 	}
+}
+
+func (u *Uplink) onCommand(c paho.Client, m paho.Message) {
+	u.opt.Commands(m.Payload(), func(b []byte) error {
+		t := c.Publish(wire.Topic(u.opt.Office, wire.KindCmdResult), 1, false, b)
+		if !t.WaitTimeout(30 * time.Second) {
+			return errors.New("publish command result: timeout")
+		}
+		return t.Error()
+	})
 }
 
 func (u *Uplink) publishStatus(c paho.Client, online bool) { u.publish(c, u.status(), online) }

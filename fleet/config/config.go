@@ -63,8 +63,9 @@ type HTTPTLS struct {
 
 // Retention bounds the fleet's own history by age.
 type Retention struct {
-	Audit  time.Duration `yaml:"audit"`  // audit trail entries
-	Alarms time.Duration `yaml:"alarms"` // closed alarms (open ones are kept)
+	Audit    time.Duration `yaml:"audit"`    // audit trail entries
+	Alarms   time.Duration `yaml:"alarms"`   // closed alarms (open ones are kept)
+	Commands time.Duration `yaml:"commands"` // answered remote commands
 }
 
 // Webhook posts alarm changes in its scope (the whole fleet, a region, or
@@ -158,7 +159,7 @@ func Default() Config {
 		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
 		Ingest:            Ingest{Workers: 4, Queue: 64, ClockTolerance: 5 * time.Minute},
 		Alarms:            Alarms{Keep: 20, OfflineAfter: 5 * time.Minute},
-		Retention:         Retention{Audit: 400 * 24 * time.Hour, Alarms: 400 * 24 * time.Hour},
+		Retention:         Retention{Audit: 400 * 24 * time.Hour, Alarms: 400 * 24 * time.Hour, Commands: 400 * 24 * time.Hour},
 		TelemetryInterval: 10 * time.Second,
 	}
 }

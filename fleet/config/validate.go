@@ -59,6 +59,9 @@ func (c *Config) Validate() error {
 	if c.Retention.Audit < time.Hour {
 		bad("retention.audit", "must be at least 1h")
 	}
+	if c.Retention.Commands < time.Hour {
+		bad("retention.commands", "must be at least 1h")
+	}
 	if c.Retention.Alarms < time.Hour {
 		bad("retention.alarms", "must be at least 1h")
 	}

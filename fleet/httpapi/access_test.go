@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/users"
+	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 // routeCase builds a request for a route. out selects the variant aimed at
@@ -76,7 +78,23 @@ var cases = map[string]routeCase{
 		return "/api/v1/tokens/" + tok.ID, nil
 	}},
 	"GET /api/v1/backup": {req: func(*env, string, bool) (string, any) { return "/api/v1/backup", nil }, fleetOnly: true},
-	"GET /api/v1/audit":  {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
+	"POST /api/v1/offices/{id}/commands": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/commands", commandRequest{Action: "charger_reset", Device: "dev1"}
+	}, scoped: true},
+	"GET /api/v1/offices/{id}/commands": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/commands", nil
+	}, scoped: true},
+	"GET /api/v1/commands/{cid}": {req: func(e *env, _ string, out bool) (string, any) {
+		o, _ := e.reg.Office(office(out))
+		now := time.Now()
+		rec, _, err := e.cmds.Send(uplink.Command{ID: fmt.Sprint("c", uniq.Add(1)), Action: "charger_reset", Device: "dev1",
+			User: "x", Issued: now, Expires: now.Add(time.Minute)}, o.Place())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return "/api/v1/commands/" + rec.ID, nil
+	}, scoped: true},
+	"GET /api/v1/audit": {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
 }
 
 func alarmReq(action string) func(*env, string, bool) (string, any) {

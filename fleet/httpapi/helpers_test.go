@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/audit"
+	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/state"
 	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/testserver"
+	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 // regSource serves the real registry to the API (the fleet does the same
@@ -46,6 +49,8 @@ type env struct {
 	reg    *registry.Registry
 	st     *state.Bolt
 	tokens map[string]string // user -> API token
+	cmds   *commands.Commands
+	sent   published
 	log    *testserver.SyncBuffer
 }
 
@@ -82,6 +87,13 @@ func newEnv(t *testing.T, opt Options) *env {
 		t.Fatal(err)
 	}
 	e.reg = registry.New(officeList, 20, e.alarms)
+	for _, o := range officeList {
+		e.reg.RecordStatus(o.ID, uplink.Status{Office: o.ID, Online: true, Devices: map[string]string{"dev1": "ok"}}, time.Now())
+	}
+	e.cmds, err = commands.New(st, &e.sent, time.Minute, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range people {
 		if err := e.users.Add(p.name, testPassword, p.role, p.scope); err != nil {
 			t.Fatal(err)
@@ -100,7 +112,7 @@ func newEnv(t *testing.T, opt Options) *env {
 	if opt.LoginPerMinute == 0 {
 		opt.LoginPerMinute = 1000
 	}
-	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Backup: st.Backup}, opt, log)
+	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Commands: e.cmds, Backup: st.Backup}, opt, log)
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -115,6 +127,19 @@ func (e *env) raise(id, kind string) alarms.Alarm {
 		e.t.Fatal(err)
 	}
 	return a
+}
+
+// published records what the API's commands would put on the broker.
+type published struct {
+	mu     sync.Mutex
+	topics []string
+}
+
+func (p *published) Publish(topic string, _ []byte, _ byte, _ bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.topics = append(p.topics, topic)
+	return nil
 }
 
 type auth struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/audit"
+	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/users"
 )
@@ -33,10 +34,11 @@ type Source interface {
 
 // Deps are the fleet's parts the API works on.
 type Deps struct {
-	Source Source
-	Users  *users.Users
-	Audit  *audit.Log
-	Alarms *alarms.Manager
+	Source   Source
+	Users    *users.Users
+	Audit    *audit.Log
+	Alarms   *alarms.Manager
+	Commands *commands.Commands
 	// Backup writes a consistent copy of the state file while the fleet runs.
 	Backup func(io.Writer) (int64, error)
 }
@@ -110,6 +112,7 @@ func New(d Deps, opt Options, log *slog.Logger) *API {
 	a.officeRoutes()
 	a.alarmRoutes()
 	a.userRoutes()
+	a.commandRoutes()
 	a.route("GET", "/api/v1/audit", users.Admin, a.auditList)
 	a.route("GET", "/api/v1/backup", users.Admin, a.backup)
 
