@@ -2,13 +2,14 @@
 GO      ?= go
 TOOLS   := $(CURDIR)/.tools/bin
 INFLUXD := $(TOOLS)/influxd
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# polis-edge and polis-sim read main.version; polis-fleet reports fleet.Version.
+LDFLAGS := -X main.version=$(VERSION) -X github.com/polis-edge/polis/fleet.Version=$(VERSION)
 
 # Tests and the demo find the project-local InfluxDB through this variable.
 export POLIS_INFLUXD := $(INFLUXD)
 
-.PHONY: build test bench demo tools system-deps vet fmt-check clean
+.PHONY: build test bench demo tools system-deps vet fmt-check clean fuzz fuzz-run
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
@@ -43,6 +44,26 @@ fmt-check:
 
 test: tools vet fmt-check
 	$(GO) test -race -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME_SHORT)
+
+# Fuzzing: every Fuzz* function in the repo, found afresh each run (a new
+# one is picked up without editing this file). `make test` gives each a few
+# seconds; `make fuzz` runs each for FUZZTIME. A crasher is written to the
+# package's testdata/fuzz/<Fuzz name>/: fix it and commit the file.
+FUZZTIME       ?= 2m
+FUZZTIME_SHORT ?= 3s
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME)
+
+fuzz-run:
+	@set -e; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+	    echo "fuzz $$dir $$fn for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
 
 # Benchmarks with real peers; figures go to docs/benchmarks.md. The `bench`
 # build tag holds the long multi-process ones out of the normal suite.

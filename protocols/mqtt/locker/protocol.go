@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/polis-edge/polis/protocols/mqtt/mapping"
 )
 
 // Version of the protocol carried in every message as "v".
@@ -203,6 +205,10 @@ func (s *Status) validate() error {
 	for i, c := range s.Compartments {
 		if c.ID == "" || !compartmentStates[c.State] {
 			return fmt.Errorf("compartments[%d]: bad id %q or state %q", i, c.ID, c.State)
+		}
+		// The id becomes the compartment tag: line protocol must carry it.
+		if err := mapping.CheckTagValue(c.ID); err != nil {
+			return fmt.Errorf("compartments[%d].id %q: %w", i, c.ID, err)
 		}
 		if c.Door != "open" && c.Door != "closed" {
 			return fmt.Errorf("compartments[%d].door: %q is not open or closed", i, c.Door)
