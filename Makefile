@@ -25,7 +25,7 @@ $(INFLUXD):
 
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto socat:socat; do \
+	for pair in mosquitto:mosquitto socat:socat chromium:chromium; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \

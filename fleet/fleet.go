@@ -21,6 +21,7 @@ import (
 	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/httpapi"
 	"github.com/polis-edge/polis/fleet/influx"
 	"github.com/polis-edge/polis/fleet/ingest"
@@ -125,7 +126,7 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		f.closeState()
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Commands: f.commands, Backup: f.store.Backup},
+	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Commands: f.commands, History: history.New(cfg.Influx), Backup: f.store.Backup},
 		httpapi.Options{SessionTTL: cfg.HTTP.SessionTTL, TLS: cfg.HTTP.TLS.Cert != "", MaxBody: cfg.HTTP.MaxBody,
 			LoginPerMinute: cfg.HTTP.LoginPerMinute}, log)
 	f.httpSrv = &http.Server{Handler: f.api, ReadHeaderTimeout: 10 * time.Second}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/users"
+	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
 
@@ -94,7 +95,14 @@ var cases = map[string]routeCase{
 		}
 		return "/api/v1/commands/" + rec.ID, nil
 	}, scoped: true},
-	"GET /api/v1/audit": {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
+	"GET /api/v1/offices/{id}/chart": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/chart?span=7d", nil
+	}, scoped: true},
+	"GET /api/v1/offices/{id}/sessions": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/sessions", nil
+	}, scoped: true},
+	"GET /api/v1/sessions/export.csv": {req: func(*env, string, bool) (string, any) { return "/api/v1/sessions/export.csv", nil }},
+	"GET /api/v1/audit":               {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
 }
 
 func alarmReq(action string) func(*env, string, bool) (string, any) {
@@ -122,7 +130,7 @@ func (e *env) freshUser(out bool) string {
 // (403 for a target outside it, or nothing outside it in a list), that no
 // route answers without authentication, and that refusals are audited.
 func TestEveryRouteRoleAndScope(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{}, testserver.Influx(t))
 	for _, id := range []string{"10001", "30001", "30002"} {
 		e.raise(id, "water_leak")
 		o, _ := e.reg.Office(id)

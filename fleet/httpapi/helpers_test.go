@@ -18,6 +18,7 @@ import (
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/state"
 	"github.com/polis-edge/polis/fleet/users"
@@ -71,8 +72,14 @@ var people = []struct {
 
 const testPassword = "correct-horse-battery"
 
-func newEnv(t *testing.T, opt Options) *env {
+// newEnv builds the API on a fresh state file; with in, history queries
+// go to that InfluxDB, without it they fail (as with InfluxDB down).
+func newEnv(t *testing.T, opt Options, in ...*testserver.InfluxDB) *env {
 	t.Helper()
+	influx := config.Influx{URL: "http://127.0.0.1:1", Bucket: "polis/autogen", Timeout: time.Second}
+	if len(in) > 0 {
+		influx = config.Influx{URL: in[0].URL, Token: in[0].Token, Bucket: in[0].Bucket, Timeout: 10 * time.Second}
+	}
 	st, err := state.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +119,8 @@ func newEnv(t *testing.T, opt Options) *env {
 	if opt.LoginPerMinute == 0 {
 		opt.LoginPerMinute = 1000
 	}
-	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Commands: e.cmds, Backup: st.Backup}, opt, log)
+	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Commands: e.cmds, Backup: st.Backup,
+		History: history.New(influx)}, opt, log)
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -19,6 +19,7 @@ import (
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/commands"
+	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/users"
 )
@@ -39,6 +40,7 @@ type Deps struct {
 	Audit    *audit.Log
 	Alarms   *alarms.Manager
 	Commands *commands.Commands
+	History  *history.Client
 	// Backup writes a consistent copy of the state file while the fleet runs.
 	Backup func(io.Writer) (int64, error)
 }
@@ -113,6 +115,7 @@ func New(d Deps, opt Options, log *slog.Logger) *API {
 	a.alarmRoutes()
 	a.userRoutes()
 	a.commandRoutes()
+	a.historyRoutes()
 	a.route("GET", "/api/v1/audit", users.Admin, a.auditList)
 	a.route("GET", "/api/v1/backup", users.Admin, a.backup)
 

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/polis-edge/polis/fleet/alarms"
+	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/fleet/users"
 )
@@ -84,16 +86,20 @@ type Area struct {
 	Online   int           `json:"online"`
 	Offline  int           `json:"offline"`
 	Alarms   alarms.Counts `json:"open_alarms"`
+	// Energy today (regions and total only; from InfluxDB, cached a minute).
+	Energy *history.Energy `json:"energy_today,omitempty"`
 }
 
 // Summary is the overview: per region and per province, in the caller's scope.
 type Summary struct {
-	Total     Area   `json:"total"`
-	Regions   []Area `json:"regions"`
-	Provinces []Area `json:"provinces"`
+	Total Area `json:"total"`
+	// EnergyError says why energy is missing (InfluxDB unreachable).
+	EnergyError string `json:"energy_error,omitempty"`
+	Regions     []Area `json:"regions"`
+	Provinces   []Area `json:"provinces"`
 }
 
-func (a *API) summary(w http.ResponseWriter, _ *http.Request, p *Principal) {
+func (a *API) summary(w http.ResponseWriter, r *http.Request, p *Principal) {
 	regions, provinces := map[string]*Area{}, map[string]*Area{}
 	var s Summary
 	area := func(m map[string]*Area, key, region, prov string) *Area {
@@ -115,6 +121,23 @@ func (a *API) summary(w http.ResponseWriter, _ *http.Request, p *Principal) {
 	for _, al := range a.Alarms.Open(alarms.Query{Allowed: p.Allowed}) {
 		for _, ar := range []*Area{&s.Total, area(regions, al.Region, al.Region, ""), area(provinces, al.Region+"/"+al.Province, al.Region, al.Province)} {
 			addCount(&ar.Alarms, al.Severity)
+		}
+	}
+	if today, err := a.History.Today(r.Context(), time.Now()); err != nil {
+		s.EnergyError = err.Error()
+	} else {
+		s.Total.Energy = &history.Energy{}
+		for name, ar := range regions {
+			// Region totals only for regions wholly in scope: a province-scoped
+			// user must not see the rest of the region's energy.
+			if e, ok := today[name]; ok && p.Scope.Covers(users.Scope{Region: name}) {
+				ar.Energy = &e
+				s.Total.Energy.PVWh += e.PVWh
+				s.Total.Energy.GridImportWh += e.GridImportWh
+				s.Total.Energy.GridExportWh += e.GridExportWh
+				s.Total.Energy.EVWh += e.EVWh
+				s.Total.Energy.Sessions += e.Sessions
+			}
 		}
 	}
 	s.Regions, s.Provinces = sorted(regions), sorted(provinces)
