@@ -35,10 +35,7 @@ func (g *Guard) Allocate(cfg *Config, p *Plan) {
 		}
 	}
 	if p.Failsafe {
-		for _, c := range p.Conns {
-			c.SetA, c.SetWhy = math.Min(cfg.SafeLimitA, c.WantA), ReasonFailsafe
-			g.record(c, p.Now)
-		}
+		g.failsafeAllocate(cfg, p)
 		return
 	}
 
@@ -216,4 +213,35 @@ func (g *Guard) record(c *Conn, now time.Time) {
 		st.on, st.since = on, now
 	}
 	st.setA = c.SetA
+}
+
+// failsafeAllocate: the meter is blind. Sessions get the safe limit by
+// priority while they fit under the available power less the recent peak
+// office load; the rest pause. Without any reading yet, only the safe
+// limit applies (the installer sized it for that).
+func (g *Guard) failsafeAllocate(cfg *Config, p *Plan) {
+	order := append([]*Conn(nil), p.Conns...)
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].Priority != order[j].Priority {
+			return order[i].Priority > order[j].Priority
+		}
+		return order[i].Start.Before(order[j].Start)
+	})
+	budget := math.Inf(1)
+	if g.haveMeter {
+		budget = p.AvailableW - math.Max(g.peakBase, 0)
+	}
+	for _, c := range order {
+		a := math.Min(cfg.SafeLimitA, c.WantA)
+		if a < c.Cfg.MinA {
+			a = 0
+		}
+		w := a * cfg.VoltageV * float64(c.Phases)
+		if w > budget {
+			a, w = 0, 0
+		}
+		budget -= w
+		c.SetA, c.SetWhy = a, ReasonFailsafe
+		g.record(c, p.Now)
+	}
 }

@@ -23,6 +23,8 @@ type Guard struct {
 	failsafe  bool
 	lastCycle time.Time
 	started   time.Time
+	peakBase  float64 // recent peak office load (notePeak)
+	peakAt    time.Time
 	conns     map[string]*connState
 	Nonsense  uint64 // readings refused as physically impossible
 }
@@ -65,6 +67,7 @@ func (g *Guard) Budget(cfg *Config, p *Plan, snap *image.Snapshot) {
 			// the budget stays consistent instead of counting a ramp twice.
 			g.meterW, g.meterAt, g.haveMeter = w, at, true
 			g.baseW = w - drawW
+			g.notePeak(g.baseW, at)
 		}
 	}
 	if g.started.IsZero() {
@@ -112,6 +115,22 @@ func (g *Guard) nonsense(cfg *Config, w float64) bool {
 		return true
 	}
 	return g.haveMeter && math.Abs(w-g.meterW) > cfg.MaxJumpW
+}
+
+// peakDecayWPerS: the remembered peak office load decays by 1 kW per 10
+// minutes, so fail-safe budgets with a recent peak rather than a stale one.
+const peakDecayWPerS = 1000.0 / 600
+
+// notePeak tracks the highest recent office load, the fail-safe's estimate
+// of what the office may draw while the meter is blind.
+func (g *Guard) notePeak(base float64, at time.Time) {
+	if !g.peakAt.IsZero() && at.After(g.peakAt) {
+		g.peakBase -= at.Sub(g.peakAt).Seconds() * peakDecayWPerS
+	}
+	g.peakAt = at
+	if base > g.peakBase {
+		g.peakBase = base
+	}
 }
 
 // InFailsafe reports the fail-safe state after the last cycle.

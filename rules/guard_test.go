@@ -188,3 +188,16 @@ func TestGuardMinOnAndOverridesNeverExceedTheCap(t *testing.T) {
 			want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonOverride}},
 	})
 }
+
+func TestFailsafeKeepsSafeLimitsUnderTheRecentPeak(t *testing.T) {
+	// The office drew 9 kW a minute before the meter went blind: 7 300 W
+	// remain, one 6 A three-phase session (4 140 W) fits, the second pauses.
+	o := twoCars()
+	o.cfg.RampAPerS = 100
+	run(t, o, []cycle{
+		{at: 0, baseW: 9000, want: map[string]float64{"CP01/1": 10.5, "CP02/1": 0}},
+		{at: 60 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 10.5}, want: map[string]float64{"CP01/1": 10.1, "CP02/1": 10.1}},
+		{at: 71 * s, meterAt: ptr(60 * s), events: []string{"failsafe_entered"},
+			want: map[string]float64{"CP01/1": 6, "CP02/1": 0}, why: map[string]string{"CP02/1": ReasonFailsafe}},
+	})
+}
