@@ -180,6 +180,11 @@ func (e *Engine) conns(cfg *Config, snap *image.Snapshot, now time.Time, in Inpu
 		if c.DrawW <= 0 {
 			c.DrawW = (c.DrawA[0] + c.DrawA[1] + c.DrawA[2]) * cfg.VoltageV
 		}
+		if ch.Status == "SuspendedEV" {
+			// The car takes nothing now (full, or its own timer): keep the
+			// minimum ready for it and give the rest to others.
+			c.WantA, c.Reason = cc.MinA, ReasonEVIdle
+		}
 		if ov, ok := in.Overrides[c.Key]; ok && now.Before(ov.Until) {
 			c.WantA, c.Reason = math.Min(ov.Amps, cc.MaxA), ReasonOverride
 			if ov.Amps > 0 && ov.Amps < cc.MinA {

@@ -23,6 +23,7 @@ const (
 	ReasonOverride   = "override"   // an operator's temporary override
 	ReasonPVSurplus  = "pv_surplus" // following the PV surplus
 	ReasonHysteresis = "hysteresis" // not enough headroom yet to start
+	ReasonEVIdle     = "ev_idle"    // the car draws nothing (SuspendedEV): its minimum is kept ready
 )
 
 // Conn is one connector with a session, as the controllers of one cycle see
@@ -46,6 +47,10 @@ type Conn struct {
 	Start      time.Time
 	Departure  string
 	Controlled bool // false when the charger rejects our profiles: its draw is base load
+
+	// pvStart is the share of its minimum the PV surplus must cover to
+	// start it in pv mode (0 means all of it).
+	pvStart float64
 
 	WantA  float64 // what the demand controllers want, <= Cfg.MaxA
 	Reason string  // why WantA is below MaxA

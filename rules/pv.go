@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"sort"
 	"time"
 )
 
@@ -31,7 +32,7 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 	live := map[string]bool{}
 	for _, c := range p.Conns {
 		live[c.Key] = true
-		if c.Reason == ReasonOverride || c.Reason == ReasonVanPlan || c.Group == FleetGroup {
+		if c.Reason == ReasonOverride {
 			otherW += c.DrawW
 			continue
 		}
@@ -61,18 +62,23 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 	if !p.MeterOK {
 		surplus = 0 // no meter, no surplus: the guard's fail-safe decides
 	}
-	share := math.Max(surplus, 0) / float64(len(solar))
+	shares := shareSurplus(cfg, solar, math.Max(surplus, 0))
 	V := cfg.VoltageV
 	for _, c := range solar {
+		why := ReasonPVSurplus
+		if c.Group == FleetGroup {
+			why = ReasonVanPlan // waiting for a cheaper band, taking the sun meanwhile
+		}
 		st := m.st[c.Key]
 		if st == nil {
 			st = &pvState{}
 			m.st[c.Key] = st
 		}
+		share := shares[c]
 		m.phases(cfg, c, st, share, p.Now)
 		amps := share / (V * float64(c.Phases))
 		minA := c.Cfg.MinA
-		if amps >= minA {
+		if amps >= minA*startShare(c) {
 			st.short = time.Time{}
 			if st.enough.IsZero() {
 				st.enough = p.Now
@@ -84,20 +90,20 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 			}
 		}
 		if c.Mode == ModeMinPV {
-			c.Want(math.Max(minA, amps), ReasonPVSurplus)
+			c.Want(math.Max(minA, amps), why)
 			continue
 		}
 		switch {
-		case !st.charging && amps >= minA && p.Now.Sub(st.enough) >= cfg.StartDelay:
+		case !st.charging && !st.enough.IsZero() && p.Now.Sub(st.enough) >= cfg.StartDelay:
 			st.charging = true
-		case st.charging && amps < minA && p.Now.Sub(st.short) >= cfg.StopDelay:
+		case st.charging && !st.short.IsZero() && p.Now.Sub(st.short) >= cfg.StopDelay:
 			st.charging = false
 		}
 		if !st.charging {
-			c.Want(0, ReasonPVSurplus)
+			c.Want(0, why)
 			continue
 		}
-		c.Want(math.Max(minA, amps), ReasonPVSurplus) // within the stop delay: hold the minimum
+		c.Want(math.Max(minA, amps), why) // within the stop delay: hold the minimum
 	}
 }
 
@@ -123,4 +129,40 @@ func (m *PVModes) phases(cfg *Config, c *Conn, st *pvState, share float64, now t
 	if st.onePhase {
 		c.Phases, c.Phase = 1, c.Cfg.SinglePhaseL
 	}
+}
+
+func startShare(c *Conn) float64 {
+	if c.pvStart > 0 {
+		return c.pvStart
+	}
+	return 1
+}
+
+// shareSurplus splits the surplus: equally when every session's minimum is
+// covered, else in priority order (vans first, then the older session), so
+// a surplus that fits one car is not split into two that fit none.
+func shareSurplus(cfg *Config, solar []*Conn, surplus float64) map[*Conn]float64 {
+	out := map[*Conn]float64{}
+	order := append([]*Conn(nil), solar...)
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].Priority != order[j].Priority {
+			return order[i].Priority > order[j].Priority
+		}
+		return order[i].Start.Before(order[j].Start)
+	})
+	n, need := 0, 0.0
+	for _, c := range order {
+		minW := c.Cfg.MinA * cfg.VoltageV * float64(c.Phases) * startShare(c)
+		if need+minW > surplus && n > 0 {
+			break
+		}
+		need += minW
+		n++
+	}
+	for i, c := range order {
+		if i < n {
+			out[c] = surplus / float64(n)
+		}
+	}
+	return out
 }

@@ -33,8 +33,10 @@ type Vans struct {
 }
 
 type vanState struct {
-	warned   bool
-	shortKWh float64
+	warned  bool
+	planKey string // the plan is redone when its inputs change
+	planNow bool
+	share   float64
 }
 
 func newVans() *Vans { return &Vans{st: map[string]*vanState{}} }
@@ -47,11 +49,17 @@ type VanPlan struct {
 	ChargeNow    bool      `json:"charge_now"`
 }
 
-// Run marks fleet sessions: charge now (with priority) or wait for PV or a
-// cheaper band (want lowered to the PV surplus).
+// Run sets each fleet session's mode for this cycle: now (with priority)
+// when the plan says so, else pv, so a waiting van still takes the surplus.
 func (v *Vans) Run(cfg *Config, p *Plan) {
 	live := map[string]bool{}
 	grp := cfg.Groups[FleetGroup]
+	vans := 0
+	for _, c := range p.Conns {
+		if c.Group == FleetGroup {
+			vans++
+		}
+	}
 	for _, c := range p.Conns {
 		if c.Group != FleetGroup {
 			continue
@@ -70,28 +78,35 @@ func (v *Vans) Run(cfg *Config, p *Plan) {
 		need := v.need(c, van, grp)
 		maxW := c.Cfg.MaxA * cfg.VoltageV * float64(c.Phases)
 		// What the supply leaves for this van at best, from the guard's
-		// current budget: a forecast, re-made every cycle.
-		feasibleW := math.Min(maxW, math.Max(p.BudgetW, 0)) * planEfficiency
+		// current budget shared by the vans: a forecast, re-made every cycle.
+		feasibleW := math.Min(maxW, math.Max(p.BudgetW, 0)/float64(vans)) * planEfficiency
 		left := dep.Sub(p.Now)
 		possible := feasibleW * left.Hours() / 1000
 		short := need - possible
 		if short > 0.5 && !st.warned {
-			st.warned, st.shortKWh = true, short
+			st.warned = true
 			p.event("van_shortfall_forecast", sample.SeverityWarning,
 				fmt.Sprintf("van on %s will be %.1f kWh short at %s", c.Key, short, dep.In(tariff.Rome).Format("Mon 15:04")),
 				map[string]any{"charger": c.ChargerID, "connector": int64(c.Connector), "shortfall_kwh": round1(short),
 					"need_kwh": round1(need), "departure": dep.Format(time.RFC3339)})
 		}
 		c.Priority += 100 // vans before public sessions whenever both cannot fit
-		if short > 0 || chargeNow(cfg, p.Now, dep, need, maxW*planEfficiency) {
-			continue // now, at whatever the guard allows
+		// Plans change slowly: redo one when a minute passed or the need,
+		// the power or the departure moved.
+		if key := fmt.Sprintf("%d|%d|%.1f|%.0f", p.Now.Unix()/60, dep.Unix(), need, feasibleW/100); key != st.planKey {
+			st.planKey, st.planNow = key, chargeNow(cfg, p.Now, dep, need, feasibleW)
+			st.share = pvStartShare(cfg, p.Now, dep)
 		}
-		// Not needed now: take only the PV surplus (0 without one).
-		surplus := -(p.BaseW + otherDraw(p, c))
-		if !p.MeterOK {
-			surplus = 0
+		if short > 0 || st.planNow {
+			c.Mode = ModeNow // at whatever the guard allows
+			continue
 		}
-		c.Want(math.Max(surplus, 0)/(cfg.VoltageV*float64(c.Phases)), ReasonVanPlan)
+		// Not needed now: PV surplus only, with the pv mode's start and
+		// stop delays (the PV controller runs next). It starts on a
+		// surplus covering only part of its minimum when buying the rest
+		// now costs less than buying it all later: exported PV is not paid.
+		c.Mode = ModePV
+		c.pvStart = st.share
 	}
 	for k := range v.st {
 		if !live[k] {
@@ -100,17 +115,38 @@ func (v *Vans) Run(cfg *Config, p *Plan) {
 	}
 }
 
-func otherDraw(p *Plan, self *Conn) float64 {
-	w := 0.0
-	for _, c := range p.Conns {
-		if c != self && c.Controlled {
-			w += c.DrawW
-		}
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+// pvStartShare is the break-even share s where (1−s)·price now equals the
+// cheapest price before departure, bounded to [0.2, 1].
+func pvStartShare(cfg *Config, now, dep time.Time) float64 {
+	prices := tariff.Price{F1: cfg.Prices.F1, F2: cfg.Prices.F2, F3: cfg.Prices.F3}
+	cur := prices.Of(tariff.At(now))
+	if cur <= 0 {
+		return 0.5
 	}
-	return w
+	cheapest := cur
+	for t := now; t.Before(dep); t = t.Add(slot) {
+		cheapest = math.Min(cheapest, prices.Of(tariff.At(t)))
+	}
+	return math.Min(1, math.Max(0.2, 1-cheapest/cur))
 }
 
-func round1(x float64) float64 { return math.Round(x*10) / 10 }
+// expectedPVW is a cautious guess of the PV a daytime slot brings: a share
+// of the installed peak between 10:00 and 16:00, more in summer. It only
+// orders the slots (free energy first); the amount each slot can deliver
+// is still counted at the van's power, and the plan is redone every cycle,
+// so a cloudy day moves the charging to the next cheapest slots.
+func expectedPVW(cfg *Config, t time.Time) float64 {
+	l := t.In(tariff.Rome)
+	if cfg.PVPeakW <= 0 || l.Hour() < 10 || l.Hour() >= 16 {
+		return 0
+	}
+	if m := l.Month(); m >= time.April && m <= time.September {
+		return 0.4 * cfg.PVPeakW
+	}
+	return 0.15 * cfg.PVPeakW
+}
 
 // need is the energy still to deliver (kWh).
 func (v *Vans) need(c *Conn, van VanConfig, grp GroupConfig) float64 {
@@ -127,9 +163,12 @@ func (v *Vans) need(c *Conn, van VanConfig, grp GroupConfig) float64 {
 	return math.Max(0, e-c.SessionWh/1000)
 }
 
-// chargeNow: fill the need with the cheapest slots between now and the
-// departure at the planned power; charge now when the current slot is one
-// of them. Ties go to the earlier slot: energy in the van early is safer.
+// chargeNow: fill the need with the cheapest energy between now and the
+// departure. Each slot offers the PV it is expected to bring (free: export
+// is not paid) and grid energy up to the planned power at its band's price.
+// Charge now at full power when the current slot's grid energy is among the
+// cheapest needed; otherwise the van takes only the PV surplus. Ties go to
+// the earlier slot: energy in the van early is safer.
 func chargeNow(cfg *Config, now, dep time.Time, needKWh, powerW float64) bool {
 	if needKWh <= 0 || powerW <= 0 {
 		return false
@@ -139,6 +178,7 @@ func chargeNow(cfg *Config, now, dep time.Time, needKWh, powerW float64) bool {
 		start time.Time
 		price float64
 		kwh   float64
+		grid  bool
 	}
 	var slots []s
 	for t := now; t.Before(dep); t = t.Add(slot) {
@@ -146,11 +186,16 @@ func chargeNow(cfg *Config, now, dep time.Time, needKWh, powerW float64) bool {
 		if end.After(dep) {
 			end = dep
 		}
-		slots = append(slots, s{t, prices.Of(tariff.At(t)), powerW * end.Sub(t).Hours() / 1000})
+		h := end.Sub(t).Hours()
+		pv := math.Min(expectedPVW(cfg, t), powerW)
+		if pv > 0 {
+			slots = append(slots, s{t, 0, pv * h / 1000, false})
+		}
+		slots = append(slots, s{t, prices.Of(tariff.At(t)), (powerW - pv) * h / 1000, true})
 	}
 	sort.SliceStable(slots, func(i, j int) bool { return slots[i].price < slots[j].price })
 	for _, sl := range slots {
-		if sl.start.Equal(now) {
+		if sl.grid && sl.start.Equal(now) {
 			return true
 		}
 		needKWh -= sl.kwh

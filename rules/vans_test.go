@@ -25,8 +25,10 @@ func TestVanWaitsForPVAndCheapBandButIsReady(t *testing.T) {
 	run(t, vanOffice(), []cycle{
 		// F1 and no sun: 21.5 h left, the night's F3 is enough. Wait.
 		{at: 0, baseW: 1000, want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonVanPlan}},
-		// Sun: the 5 kW surplus goes into the van at once (7.2 A).
-		{at: 1 * h, baseW: 1000, pvW: 6000, want: map[string]float64{"CP01/1": 7.2}},
+		// Sun: once the 5 kW surplus has lasted pv_start_delay, it goes
+		// into the van (7.2 A).
+		{at: 1 * h, baseW: 1000, pvW: 6000, want: map[string]float64{"CP01/1": 0}},
+		{at: 1*h + 61*s, baseW: 1000, pvW: 6000, want: map[string]float64{"CP01/1": 7.2}, why: map[string]string{"CP01/1": ReasonVanPlan}},
 		// 23:00, F3: charge at what the supply allows (5 400 W = 7.8 A).
 		{at: 13 * h, baseW: 1000, want: map[string]float64{"CP01/1": 7.8}},
 	})

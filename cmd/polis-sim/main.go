@@ -6,6 +6,8 @@
 //
 //	polis-sim fleet -offices 7000 [-broker tcp://…] [-registry offices.yaml]
 //
+//	polis-sim replay [-day Sunday]   (energy rules on reference days, docs/energy-rules.md)
+//
 // With -edge-config it first writes the polis-edge config that matches the
 // simulated devices, so `polis-edge -config edge.yaml` can be started beside it.
 package main
@@ -26,6 +28,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "fleet" {
 		os.Exit(runFleet(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "replay" {
+		os.Exit(runReplay(os.Args[2:]))
 	}
 	office := flag.String("office", "47011", "office id")
 	name := flag.String("name", "Polis simulated office", "office name")

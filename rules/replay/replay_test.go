@@ -1,0 +1,46 @@
+package replay
+
+import (
+	"os"
+	"testing"
+)
+
+// TestShortReplay runs the summer workday from the vans' return to their
+// departure next morning (17.5 h of simulated time) with the three
+// strategies and checks the targets of docs/energy-rules.md on it.
+func TestShortReplay(t *testing.T) {
+	day := RefDays()[0]
+	d := day.Window(at(day.Start, "14:30"), day.End)
+	ks, err := Compare(RefOffice, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		WriteTable(os.Stdout, ks)
+	}
+	unc, evcc, ours := ks[0], ks[1], ks[2]
+	if ours.SecondsAboveBeyond != 0 {
+		t.Errorf("ours: %d s above the available power beyond the reaction window, want 0", ours.SecondsAboveBeyond)
+	}
+	if unc.SecondsAboveBeyond == 0 || evcc.SecondsAboveBeyond == 0 {
+		t.Errorf("the baselines should overshoot on this day: %d, %d", unc.SecondsAboveBeyond, evcc.SecondsAboveBeyond)
+	}
+	if ours.SecondsAbove*10 > evcc.SecondsAbove {
+		t.Errorf("ours %d s above vs evcc-like %d s: want at least 10× fewer", ours.SecondsAbove, evcc.SecondsAbove)
+	}
+	if ours.VanShortKWh != 0 {
+		t.Errorf("ours: vans %.1f kWh short at departure, want 0", ours.VanShortKWh)
+	}
+	if !(ours.CostEUR < unc.CostEUR && ours.CostEUR < evcc.CostEUR) {
+		t.Errorf("cost: ours %.2f €, uncontrolled %.2f €, evcc-like %.2f €: want ours lowest", ours.CostEUR, unc.CostEUR, evcc.CostEUR)
+	}
+	// Known gap (docs/energy-rules.md): on a workday afternoon the
+	// baselines run the vans at full power through every PV dip, which
+	// uses a little more PV at a higher price; ours stays within 2 points.
+	if best := max(unc.PVSelfPct, evcc.PVSelfPct); ours.PVSelfPct < best-2 {
+		t.Errorf("PV self-consumption: ours %.1f %%, best baseline %.1f %%", ours.PVSelfPct, best)
+	}
+	if ours.EVKWh < unc.EVKWh-0.1 {
+		t.Errorf("ours delivered %.1f kWh to the cars, uncontrolled %.1f: the rules must not starve them", ours.EVKWh, unc.EVKWh)
+	}
+}
