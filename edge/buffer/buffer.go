@@ -40,9 +40,6 @@ import (
 const (
 	DropBufferFull = "buffer_full"
 	DropInvalid    = "invalid"
-	// DropWriteError counts samples whose commit failed (disk error); their
-	// Append returned the error, so the caller knows they were not stored.
-	DropWriteError = "write_error"
 )
 
 // ErrClosed is returned by calls made after Close.
@@ -59,12 +56,18 @@ type Options struct {
 	CommitInterval   time.Duration // group-commit window, default 200ms
 	CommitMaxSamples int           // commit early when this many are queued, default 20000
 	NoSync           bool          // skip fsync: benchmarks/tests only, loses durability
+	// DiskReserve is free disk space the buffer leaves alone (default 24 MiB,
+	// see defaultDiskReserve): the bound follows the real free space.
+	DiskReserve int64
 	Logger           *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 512 << 20
+	}
+	if o.DiskReserve <= 0 {
+		o.DiskReserve = defaultDiskReserve
 	}
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = 200 * time.Millisecond
@@ -83,11 +86,17 @@ type Stats struct {
 	Count      int64             `json:"samples"`
 	Bytes      int64             `json:"bytes"` // logical bytes: keys + values + entryOverhead per entry
 	MaxBytes   int64             `json:"max_bytes"`
+	Limit      int64             `json:"limit_bytes"`     // the bound in force: MaxBytes, or less when the disk is short
+	DiskFree   int64             `json:"disk_free_bytes"` // free space on the buffer's filesystem at the last commit
 	OldestTime time.Time         `json:"oldest_time,omitzero"` // sample time of the oldest stored sample
 	Dropped    map[string]uint64 `json:"dropped"`              // by reason, persisted across restarts
 	Appended   uint64            `json:"appended"`             // samples stored since Open
 	Commits    uint64            `json:"commits"`              // transactions since Open
 	Recovered  int               `json:"recovered"`            // corrupt files moved aside by Open
+	// Refused counts samples whose commit failed (disk error). Their Append
+	// returned the error, so the caller still has them (a device redelivers
+	// what it got no PUBACK for): refused, not dropped.
+	Refused uint64 `json:"refused"`
 }
 
 // Buffer is a durable FIFO of line-protocol lines keyed by sequence number.
@@ -129,6 +138,9 @@ type state struct {
 	appended     uint64
 	commits      uint64
 	recovered    int
+	refused      uint64
+	diskFree     int64
+	limit        int64
 }
 
 // Head returns the next sequence number that will be assigned; every stored
@@ -167,6 +179,9 @@ func (b *Buffer) Stats() Stats {
 		Appended:   b.st.appended,
 		Commits:    b.st.commits,
 		Recovered:  b.st.recovered,
+		Refused:    b.st.refused,
+		Limit:      b.st.limit,
+		DiskFree:   b.st.diskFree,
 	}
 	if s.Dropped == nil {
 		s.Dropped = map[string]uint64{}

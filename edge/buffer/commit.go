@@ -66,6 +66,8 @@ type txResult struct {
 	empty               bool
 	dropped             map[string]uint64 // new totals for the reasons touched
 	fullDrops, appended uint64
+	limit               int64  // bound on logical bytes for this commit
+	fullReason          string // drop reason when over limit
 }
 
 // commit writes one batch in one transaction: acked deletes first (they free
@@ -82,10 +84,14 @@ func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
 		}
 	}
 	var res txResult
+	limit, reason := b.opt.MaxBytes, DropBufferFull
+	if appendedN > 0 {
+		limit, reason = b.limit(cur)
+	}
 	err := b.reserveSeqs(cur.head, int(appendedN))
 	if err == nil {
 		err = b.db.Update(func(tx *bolt.Tx) error {
-			res = txResult{head: cur.head, dropped: map[string]uint64{}}
+			res = txResult{head: cur.head, dropped: map[string]uint64{}, limit: limit, fullReason: reason}
 			return b.writeTx(tx, cur, batch, drops, &res)
 		})
 	}
@@ -96,11 +102,11 @@ func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
 		for reason, n := range drops { // retried with the next commit
 			b.drops[reason] += n
 		}
-		if appendedN > 0 {
-			b.drops[DropWriteError] += appendedN
-		}
 		b.inflight = nil
 		b.mu.Unlock()
+		b.stMu.Lock()
+		b.st.refused += appendedN
+		b.stMu.Unlock()
 	} else {
 		b.apply(&res)
 	}
@@ -115,7 +121,8 @@ func (b *Buffer) commit(batch []*request, drops map[string]uint64) {
 		}
 	}
 	if err == nil && res.fullDrops > 0 {
-		b.log.Warn("buffer full: dropped oldest samples", "dropped", res.fullDrops, "max_bytes", b.opt.MaxBytes)
+		b.log.Warn("buffer full: dropped oldest samples", "dropped", res.fullDrops, "reason", res.fullReason,
+			"limit_bytes", res.limit, "max_bytes", b.opt.MaxBytes)
 	}
 }
 
@@ -158,7 +165,7 @@ func (b *Buffer) writeTx(tx *bolt.Tx, cur state, batch []*request, drops map[str
 	}
 	if res.fullDrops > 0 {
 		drops = maps.Clone(drops)
-		drops[DropBufferFull] += res.fullDrops
+		drops[res.fullReason] += res.fullDrops
 	}
 	// Count and bytes live beside the data, in the same transaction, so
 	// Open need not read every entry to rebuild them: on an eMMC edge box
@@ -192,8 +199,9 @@ func (b *Buffer) writeTx(tx *bolt.Tx, cur state, batch []*request, drops map[str
 }
 
 // appendBatch stores the queued lines under consecutive sequence numbers. When
-// they do not fit under MaxBytes it drops the oldest stored entries, and if the
-// batch alone is larger than MaxBytes, its own oldest lines.
+// they do not fit under the limit (MaxBytes, or less when the disk is short)
+// it drops the oldest stored entries, and if the batch alone is larger, its
+// own oldest lines.
 func (b *Buffer) appendBatch(data *bolt.Bucket, cur state, batch []*request, res *txResult) error {
 	var newB int64
 	for _, r := range batch {
@@ -204,7 +212,7 @@ func (b *Buffer) appendBatch(data *bolt.Bucket, cur state, batch []*request, res
 	if newB == 0 {
 		return nil
 	}
-	over := cur.bytes - res.removedB + newB - b.opt.MaxBytes
+	over := cur.bytes - res.removedB + newB - res.limit
 	if over > 0 {
 		n, nb, err := dropOldest(data, over)
 		if err != nil {

@@ -47,7 +47,7 @@ func (u *Uplink) session(ctx context.Context, c paho.Client) error {
 			return fmt.Errorf("connection lost: %w", err)
 		case <-u.store.Notify():
 		case a := <-u.acks:
-			u.handleAck(l, a)
+			u.handleAck(ctx, l, a)
 		case now := <-ticker.C:
 			if n := l.expire(now, u.opt.AckTimeout); n > 0 {
 				u.log.Warn("batches not acked in time, will resend", "batches", n, "timeout", u.opt.AckTimeout)
@@ -147,7 +147,7 @@ func (u *Uplink) send(c paho.Client, l *lanes, b batch, now time.Time) {
 	u.sent.Add(1)
 }
 
-func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
+func (u *Uplink) handleAck(ctx context.Context, l *lanes, a wire.Ack) {
 	p, known := l.inflight[a.Seq]
 	if known && p.last != a.Last {
 		known = false
@@ -181,7 +181,7 @@ func (u *Uplink) handleAck(l *lanes, a wire.Ack) {
 		u.log.Warn("ignoring ack for a range never sent", "seq", a.Seq, "last", a.Last)
 		return
 	}
-	u.deleteAsync(a.Seq, a.Last)
+	u.deleteAsync(ctx, a.Seq, a.Last)
 	delete(l.inflight, a.Seq)
 	u.acked.Add(1)
 	switch a.Status {
@@ -220,17 +220,40 @@ func (u *Uplink) retryMax() time.Duration {
 // deleteAsync removes an acked range without holding up the sender: each
 // Delete is a durable commit, and waiting for one per ack capped the drain
 // at the disk's fsync rate. Deletes in flight together share one group
-// commit. Losing one in a crash only means the range is sent again, which
-// the fleet's idempotent writes absorb.
-func (u *Uplink) deleteAsync(first, last uint64) {
+// commit. A failed delete (a disk error, a full disk) is retried with
+// back-off until it succeeds or the uplink stops: samples InfluxDB already
+// has must not sit in the buffer forever. Losing one in a crash or at
+// shutdown only means the range is sent again, which the fleet's idempotent
+// writes absorb.
+func (u *Uplink) deleteAsync(ctx context.Context, first, last uint64) {
 	u.deletes.Add(1)
 	go func() {
 		defer u.deletes.Done()
-		if _, err := u.store.Delete(first, last); err != nil {
-			u.log.Error("delete acked range", "seq", first, "last", last, "err", err)
+		for attempt := 1; ; attempt++ {
+			_, err := u.store.Delete(first, last)
+			if err == nil {
+				if attempt > 1 {
+					u.log.Info("delete of acked range succeeded after retries", "seq", first, "last", last, "attempts", attempt)
+				}
+				return
+			}
+			u.deleteErrors.Add(1)
+			delay := backoff(attempt, deleteRetryMin, deleteRetryMax)
+			u.log.Error("delete acked range failed; retrying", "seq", first, "last", last, "err", err, "retry_in", delay.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
 		}
 	}()
 }
+
+// Back-off between attempts to delete an acked range.
+const (
+	deleteRetryMin = 100 * time.Millisecond
+	deleteRetryMax = 30 * time.Second
+)
 
 // devicesKey is a comparable form of a device-state map.
 func devicesKey(devices map[string]string) string {

@@ -62,7 +62,8 @@ type Stats struct {
 	SamplesAcked   uint64    `json:"samples_acked"`
 	FleetRejected  uint64    `json:"fleet_rejected"`
 	FleetRetries   uint64    `json:"fleet_retries"`
-	AcksDropped    uint64    `json:"acks_dropped"` // acks that arrived faster than handled: their batches are resent
+	AcksDropped    uint64    `json:"acks_dropped"`  // acks that arrived faster than handled: their batches are resent
+	DeleteErrors   uint64    `json:"delete_errors"` // failed deletes of acked ranges (each retried until it succeeds)
 	InFlight       int       `json:"in_flight"`
 	LastAck        time.Time `json:"last_ack,omitzero"`
 }
@@ -83,6 +84,7 @@ type Uplink struct {
 
 	sent, acked, resent, samplesAcked, rejected, retries atomic.Uint64
 	droppedAcks                                          atomic.Uint64
+	deleteErrors                                         atomic.Uint64
 }
 
 // New returns an Uplink forwarding from store.
@@ -107,6 +109,7 @@ func (u *Uplink) Stats() Stats {
 	s.BatchesSent, s.BatchesAcked, s.BatchesResent = u.sent.Load(), u.acked.Load(), u.resent.Load()
 	s.SamplesAcked, s.FleetRejected, s.FleetRetries = u.samplesAcked.Load(), u.rejected.Load(), u.retries.Load()
 	s.AcksDropped = u.droppedAcks.Load()
+	s.DeleteErrors = u.deleteErrors.Load()
 	return s
 }
 
