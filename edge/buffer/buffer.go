@@ -59,7 +59,7 @@ type Options struct {
 	// DiskReserve is free disk space the buffer leaves alone (default 24 MiB,
 	// see defaultDiskReserve): the bound follows the real free space.
 	DiskReserve int64
-	Logger           *slog.Logger
+	Logger      *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -86,8 +86,8 @@ type Stats struct {
 	Count      int64             `json:"samples"`
 	Bytes      int64             `json:"bytes"` // logical bytes: keys + values + entryOverhead per entry
 	MaxBytes   int64             `json:"max_bytes"`
-	Limit      int64             `json:"limit_bytes"`     // the bound in force: MaxBytes, or less when the disk is short
-	DiskFree   int64             `json:"disk_free_bytes"` // free space on the buffer's filesystem at the last commit
+	Limit      int64             `json:"limit_bytes"`          // the bound in force: MaxBytes, or less when the disk is short
+	DiskFree   int64             `json:"disk_free_bytes"`      // free space on the buffer's filesystem at the last commit
 	OldestTime time.Time         `json:"oldest_time,omitzero"` // sample time of the oldest stored sample
 	Dropped    map[string]uint64 `json:"dropped"`              // by reason, persisted across restarts
 	Appended   uint64            `json:"appended"`             // samples stored since Open
