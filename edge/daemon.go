@@ -43,11 +43,13 @@ type Daemon struct {
 	sink    *officeSink
 	up      *uplink.Uplink
 	drivers []driver
-	mqtt    *mqtt.Service
-	modbus  *modbus.Service
-	ocpp    *ocpp.Service
-	image   *image.Image  // process image (image.go)
-	rules   *rules.Runner // energy rules, nil without a rules section (rules.go)
+	// driverStates supervise drivers (same order): restarts and failures.
+	driverStates []*driverState
+	mqtt         *mqtt.Service
+	modbus       *modbus.Service
+	ocpp         *ocpp.Service
+	image        *image.Image  // process image (image.go)
+	rules        *rules.Runner // energy rules, nil without a rules section (rules.go)
 
 	httpLn    net.Listener
 	operators []operatorKey // who may act through the local API
@@ -89,24 +91,27 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 		buf.Close()
 		return nil, err
 	}
-	if err := d.buildDrivers(); err != nil {
+	// From here on a failure releases everything opened so far, the
+	// drivers' listeners too (the OCPP one binds in New).
+	fail := func(err error) (*Daemon, error) {
+		d.closeDrivers()
 		d.closeStores()
 		return nil, err
 	}
+	if err := d.buildDrivers(); err != nil {
+		return fail(err)
+	}
 	if err := d.buildRules(); err != nil {
-		d.closeStores()
-		return nil, err
+		return fail(err)
 	}
 	if cfg.UplinkEnabled() {
 		if d.up, err = d.newUplink(); err != nil {
-			d.closeStores()
-			return nil, err
+			return fail(err)
 		}
 	}
 	if cfg.HTTP.Listen != "" {
 		if d.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			d.closeStores()
-			return nil, fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+			return fail(fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err))
 		}
 	}
 	return d, nil
@@ -218,7 +223,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	driverCtx, stopDrivers := context.WithCancel(context.Background())
 	for i, drv := range d.drivers {
-		start(fmt.Sprintf("driver-%d", i), drv.Run, driverCtx)
+		st := d.driverStates[i]
+		start("driver-"+st.get().Name, func(c context.Context) error { d.runDriver(c, st, drv); return nil }, driverCtx)
 	}
 	upCtx, stopUplink := context.WithCancel(context.Background())
 	if d.up != nil {

@@ -19,7 +19,7 @@ func (d *Daemon) buildDrivers() error {
 			return fmt.Errorf("modbus: %w", err)
 		}
 		d.modbus = s
-		d.drivers = append(d.drivers, s)
+		d.addDriver("modbus", s)
 	}
 	if c := d.cfg.OCPP; c != nil {
 		s, err := ocpp.New(*c, d.state, d.sink, d.log.With("driver", "ocpp"))
@@ -27,7 +27,7 @@ func (d *Daemon) buildDrivers() error {
 			return fmt.Errorf("ocpp: %w", err)
 		}
 		d.ocpp = s
-		d.drivers = append(d.drivers, s)
+		d.addDriver("ocpp", s)
 	}
 	if c := d.cfg.MQTT; c != nil {
 		s, err := mqtt.New(*c, d.state, d.sink, d.log.With("driver", "mqtt"))
@@ -35,9 +35,14 @@ func (d *Daemon) buildDrivers() error {
 			return fmt.Errorf("mqtt: %w", err)
 		}
 		d.mqtt = s
-		d.drivers = append(d.drivers, s)
+		d.addDriver("mqtt", s)
 	}
 	return nil
+}
+
+func (d *Daemon) addDriver(name string, drv driver) {
+	d.drivers = append(d.drivers, drv)
+	d.driverStates = append(d.driverStates, &driverState{st: DriverStatus{Name: name, State: DriverRunning}})
 }
 
 // metricsWriter is implemented by drivers with metrics of their own.

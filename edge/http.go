@@ -31,13 +31,13 @@ func (d *Daemon) routes() http.Handler {
 
 // handleReady: ready once every service started. A disconnected uplink does
 // not make the office unready: buffering through an outage is its job.
+// A driver that failed and waits for its restart makes it unready.
 func (d *Daemon) handleReady(w http.ResponseWriter, _ *http.Request) {
-	select {
-	case <-d.ready:
-		w.Write([]byte("ok\n"))
-	default:
-		http.Error(w, "starting", http.StatusServiceUnavailable)
+	if why := d.notReady(); why != "" {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
 	}
+	w.Write([]byte("ok\n"))
 }
 
 // Status is the JSON of /api/v1/status.
@@ -51,6 +51,7 @@ type Status struct {
 	OldestAgeS     float64         `json:"oldest_unsent_age_s"`
 	Uplink         *uplink.Stats   `json:"uplink,omitempty"`
 	Devices        []health.Device `json:"devices"`
+	Drivers        []DriverStatus  `json:"drivers"`
 	RestartPending []string        `json:"restart_pending,omitempty"`
 }
 
@@ -59,6 +60,7 @@ func (d *Daemon) status() Status {
 	st := Status{
 		Office: d.cfg.Office.ID, Name: d.cfg.Office.Name, Version: d.version, Started: d.started,
 		UptimeS: now.Sub(d.started).Seconds(), Buffer: d.buf.Stats(), Devices: d.devices(),
+		Drivers: d.driverStatus(),
 	}
 	st.OldestAgeS = oldestAge(st.Buffer.OldestTime, now).Seconds()
 	if d.up != nil {

@@ -92,7 +92,7 @@ func (s *Service) isOperator(user string) bool {
 type commandPublisher struct{ s *Service }
 
 func (p commandPublisher) PublishCommand(ctx context.Context, bank string, payload []byte) error {
-	return p.s.transport.publish(ctx, locker.Topic(bank, locker.KindCmd), payload)
+	return p.s.tp().publish(ctx, locker.Topic(bank, locker.KindCmd), payload)
 }
 
 // handleLocker turns status and events into samples and closes commands.

@@ -12,7 +12,7 @@ func (s *Service) Publish(ctx context.Context, topic string, payload []byte) err
 	if topic == "" {
 		return fmt.Errorf("mqtt publish: empty topic")
 	}
-	if err := s.transport.publish(ctx, topic, payload); err != nil {
+	if err := s.tp().publish(ctx, topic, payload); err != nil {
 		return fmt.Errorf("mqtt publish %s: %w", topic, err)
 	}
 	return nil

@@ -63,7 +63,7 @@ func decodeRequest(operator, bank string, payload []byte) (locker.Request, error
 func (s *Service) reply(ctx context.Context, operator, bank string, rec locker.Record) {
 	payload, err := json.Marshal(locker.Reply{V: locker.Version, Record: rec})
 	if err == nil {
-		err = s.transport.publish(ctx, locker.ReplyTopic(bank, operator), payload)
+		err = s.tp().publish(ctx, locker.ReplyTopic(bank, operator), payload)
 	}
 	if err != nil {
 		s.log.Warn("locker reply not published", "operator", operator, "id", rec.ID, "err", err)

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -37,7 +38,9 @@ type Service struct {
 	byUser  map[string][]*device // broker username → its devices
 	cmd     *locker.Commander
 
-	transport transport       // embedded broker or external client
+	trMu      sync.RWMutex
+	transport transport // embedded broker or external client; replaced when Run runs again
+	runs      atomic.Int32
 	runCtx    context.Context // Run's ctx, for work started by broker hooks
 	stats     *stats
 
@@ -83,24 +86,48 @@ func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service,
 		return nil, err
 	}
 	s.cmd = cmd
-	if cfg.Mode == ModeEmbedded {
-		s.transport, err = newEmbedded(s)
-	} else {
-		s.transport = newExternal(s)
-	}
-	if err != nil {
+	if s.transport, err = s.newTransport(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+func (s *Service) newTransport() (transport, error) {
+	if s.cfg.Mode == ModeEmbedded {
+		return newEmbedded(s)
+	}
+	return newExternal(s), nil
+}
+
+// tp is the current transport.
+func (s *Service) tp() transport {
+	s.trMu.RLock()
+	defer s.trMu.RUnlock()
+	return s.transport
+}
+
 // Run serves until ctx is done.
+//
+// Run may be called again after it returned (the daemon restarts a failed
+// driver): a stopped broker cannot serve again, so each further run builds
+// a fresh transport.
 func (s *Service) Run(ctx context.Context) error {
+	if s.runs.Add(1) > 1 {
+		t, err := s.newTransport()
+		if err != nil {
+			return fmt.Errorf("mqtt %s: %w", s.cfg.Mode, err)
+		}
+		s.trMu.Lock()
+		s.transport = t
+		s.trMu.Unlock()
+	}
+	tr := s.tp()
 	s.runCtx = ctx // before any listener accepts, so hooks see it
-	if err := s.transport.start(ctx); err != nil {
+	if err := tr.start(ctx); err != nil {
+		tr.stop() // release the listeners that did bind
 		return fmt.Errorf("mqtt %s: %w", s.cfg.Mode, err)
 	}
-	defer s.transport.stop()
+	defer tr.stop()
 	go s.cmd.Run(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -110,7 +137,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			s.checkSilence(ctx, now)
-			if e, ok := s.transport.(*embedded); ok {
+			if e, ok := tr.(*embedded); ok {
 				e.hook.sweep()
 			}
 		}
@@ -119,12 +146,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Addr is the bound TCP address of the embedded broker (nil before Run has
 // bound it, and in external mode).
-func (s *Service) Addr() net.Addr { return s.transport.addr() }
+func (s *Service) Addr() net.Addr { return s.tp().addr() }
 
 // ListenerAddr is the bound address of one embedded-broker listener
 // (ListenerTCP, ListenerTLS or ListenerWebSocket), nil if it does not run.
 func (s *Service) ListenerAddr(id string) net.Addr {
-	e, ok := s.transport.(*embedded)
+	e, ok := s.tp().(*embedded)
 	if !ok {
 		return nil
 	}
