@@ -16,8 +16,15 @@ build:
 
 # Everything the tests and the demo need, installed by the project itself:
 # InfluxDB 1.8.10 built from the module proxy into .tools/, and Debian's
-# mosquitto (external-broker tests) and socat (RS485 over a pseudo-terminal).
-tools: $(INFLUXD) system-deps
+# mosquitto (external-broker tests) and socat (RS485 over a pseudo-terminal);
+# the npm package ocpp-rpc (pinned) into .tools/node_modules: the OCPP tests'
+# independent station, validating every frame against the official schemas.
+OCPP_RPC := $(CURDIR)/.tools/node_modules/ocpp-rpc/package.json
+
+tools: $(INFLUXD) system-deps $(OCPP_RPC)
+
+$(OCPP_RPC): | system-deps
+	npm install --prefix $(CURDIR)/.tools --no-save --no-audit --no-fund ocpp-rpc@2.2.1
 
 $(INFLUXD):
 	@echo "building InfluxDB 1.8.10 into $(TOOLS) (first time only, about 3 minutes)"
@@ -25,7 +32,7 @@ $(INFLUXD):
 
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto socat:socat chromium:chromium; do \
+	for pair in mosquitto:mosquitto socat:socat chromium:chromium node:nodejs npm:npm; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \

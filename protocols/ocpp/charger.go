@@ -2,6 +2,8 @@ package ocpp
 
 import (
 	"errors"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +33,7 @@ type charger struct {
 	since      time.Time
 	configured bool                // post-boot configuration sent
 	open       map[string]*Session // open sessions by transaction id
+	problems   map[string]string   // active NotifyEvent problems: component.variable → tech info
 
 	inbox chan func()
 	view  atomic.Pointer[chargerView]
@@ -42,6 +45,7 @@ type chargerView struct {
 	online                  bool
 	since                   time.Time
 	connectors              []ConnectorState // sorted, deep copies
+	problems                []string
 	defaultLimit            *LimitState
 }
 
@@ -79,6 +83,10 @@ func (c *charger) publish() {
 		}
 		v.connectors = append(v.connectors, cp)
 	}
+	for what, info := range c.problems {
+		v.problems = append(v.problems, strings.TrimSpace(what+" "+info))
+	}
+	sort.Strings(v.problems)
 	if c.DefaultLimit != nil {
 		d := *c.DefaultLimit
 		v.defaultLimit = &d

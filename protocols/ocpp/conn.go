@@ -108,6 +108,11 @@ func (c *conn) readLoop() {
 			c.f.stats.inc(c.id, "rejected_binary_frame")
 			continue
 		}
+		if reply := directAnswer(c.stack.proto, data); reply != nil {
+			c.f.stats.inc(c.id, "iso15118_refused")
+			_ = c.write(reply)
+			continue
+		}
 		if reply := unsupportedType(data); reply != nil {
 			c.f.stats.inc(c.id, "rejected_frames")
 			_ = c.write(reply)

@@ -50,6 +50,9 @@ type Session struct {
 	MeterStopWh       float64   `json:"meter_stop_wh,omitempty"`
 	StopReason        string    `json:"stop_reason,omitempty"`
 	Open              bool      `json:"open"`
+	// EV charging needs (2.0.1 NotifyEVChargingNeeds, K15), for the van rules.
+	EVDeparture  time.Time `json:"ev_departure,omitzero"`
+	EnergyNeedWh float64   `json:"energy_need_wh,omitempty"`
 }
 
 // EnergyWh is the energy delivered so far (or in total once stopped).

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,6 +195,9 @@ func (s *Service) Devices() []health.Device {
 		if v != nil {
 			d.Since, d.LastSeen = v.since, s.stats.lastSeen(id)
 			switch {
+			case v.online && v.registered == "Accepted" && len(v.problems) > 0:
+				d.State = health.OK
+				d.LastError = "problem: " + strings.Join(v.problems, "; ")
 			case v.online && v.registered == "Accepted":
 				d.State = health.OK
 			case v.online:

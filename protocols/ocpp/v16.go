@@ -27,6 +27,7 @@ func (s *Service) newCentralSystem16() ocpp16.CentralSystem {
 	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp16.NewCentralSystem(endpoint, st)
 	cs.SetCoreHandler(handler16{s})
+	cs.SetFirmwareManagementHandler(handler16fw{s})
 	cs.SetNewChargePointHandler(func(c ocpp16.ChargePointConnection) { s.onConnect(c.ID(), subproto16) })
 	cs.SetChargePointDisconnectedHandler(func(c ocpp16.ChargePointConnection) { s.onDisconnect(c.ID()) })
 	return cs

@@ -11,6 +11,13 @@ import (
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/authorization"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/availability"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/data"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/diagnostics"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/display"
+	fw201 "github.com/lorenzodonini/ocpp-go/ocpp2.0.1/firmware"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/iso15118"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/localauth"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/reservation"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/security"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/meter"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/provisioning"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/remotecontrol"
@@ -27,7 +34,8 @@ type handler201 struct{ s *Service }
 func (s *Service) newCSMS201() ocpp201.CSMS {
 	st := s.front.stacks[subproto201]
 	endpoint := ocppj.NewServer(st, s.dispatcher(), newServerState(), authorization.Profile, availability.Profile, data.Profile,
-		meter.Profile, provisioning.Profile, remotecontrol.Profile, smartcharging.Profile, transactions.Profile)
+		diagnostics.Profile, display.Profile, fw201.Profile, iso15118.Profile, localauth.Profile, meter.Profile,
+		provisioning.Profile, remotecontrol.Profile, reservation.Profile, security.Profile, smartcharging.Profile, transactions.Profile)
 	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp201.NewCSMS(endpoint, st)
 	h := handler201{s}
@@ -37,6 +45,13 @@ func (s *Service) newCSMS201() ocpp201.CSMS {
 	cs.SetMeterHandler(h)
 	cs.SetTransactionsHandler(h)
 	cs.SetDataHandler(h)
+	cs.SetDiagnosticsHandler(h)
+	cs.SetDisplayHandler(h)
+	cs.SetFirmwareHandler(h)
+	cs.SetISO15118Handler(h)
+	cs.SetReservationHandler(h)
+	cs.SetSecurityHandler(h)
+	cs.SetSmartChargingHandler(h)
 	cs.SetNewChargingStationHandler(func(c ocpp201.ChargingStationConnection) { s.onConnect(c.ID(), subproto201) })
 	cs.SetChargingStationDisconnectedHandler(func(c ocpp201.ChargingStationConnection) { s.onDisconnect(c.ID()) })
 	return cs
