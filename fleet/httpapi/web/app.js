@@ -3,7 +3,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
-const state = { me: null, csrf: "", offset: 0, total: 0, detail: "" };
+const state = { me: null, csrf: "", offset: 0, total: 0, detail: "", span: "24h" };
 
 function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -14,6 +14,7 @@ function ago(t) {
   const txt = s < 60 ? Math.round(s) + " s" : s < 3600 ? Math.round(s / 60) + " min" : s < 86400 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
   return `<span title="${esc(new Date(t).toLocaleString())}">${txt} ago</span>`;
 }
+const kwh = (e, k) => (e ? (e[k] / 1000).toLocaleString(undefined, { maximumFractionDigits: 1 }) + " kWh" : "—");
 const sum = (m) => Object.values(m || {}).reduce((a, b) => a + b, 0);
 const fmt = (n) => Number(n || 0).toLocaleString();
 
@@ -78,7 +79,9 @@ function renderSummary(s) {
   fillSelect($("province"), new Set(s.provinces.filter((p) => !$("region").value || p.region === $("region").value).map((p) => p.province).filter(Boolean)));
   const row = (r) => `<tr><td>${esc(r.region || "(none)")}</td><td class="num">${fmt(r.offices)}</td><td class="num online">${fmt(r.online)}</td>
     <td class="num ${r.offline ? "offline" : ""}">${fmt(r.offline)}</td><td class="num ${r.open_alarms.critical ? "bad" : ""}">${fmt(r.open_alarms.critical)}</td>
-    <td class="num">${fmt(r.open_alarms.warning)}</td></tr>`;
+    <td class="num">${fmt(r.open_alarms.warning)}</td><td class="num">${kwh(r.energy_today, "pv_wh")}</td>
+    <td class="num">${kwh(r.energy_today, "grid_import_wh")}</td><td class="num">${kwh(r.energy_today, "ev_wh")}</td>
+    <td class="num">${r.energy_today ? fmt(r.energy_today.sessions) : "—"}</td></tr>`;
   $("regions").innerHTML = s.regions.map(row).join("") + row({ ...s.total, region: "Total" });
   $("summary").innerHTML = [
     `<span class="pill">offices <b>${fmt(s.total.offices)}</b></span>`,
@@ -106,23 +109,11 @@ async function refresh() {
     $("offices").innerHTML = offices.body.map(officeRow).join("") || '<tr><td colspan="13" class="muted">no office matches</td></tr>';
     $("page").textContent = state.total ? `${state.offset + 1}–${Math.min(state.offset + PAGE, state.total)} of ${state.total}` : "0";
     $("alarms").innerHTML = alarms.body.map(alarmRow).join("") || '<tr><td colspan="8" class="muted">no open alarms</td></tr>';
-    if (state.detail) await showOffice(state.detail);
+    if (state.detail) await showOffice(state.detail, false);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     $("updated").textContent = "refresh failed: " + e.message;
   }
-}
-
-async function showOffice(id) {
-  state.detail = id;
-  const { body: o } = await api("offices/" + encodeURIComponent(id));
-  const devs = Object.entries(o.devices || {}).map(([d, h]) => `<li>${esc(d)}: <span class="${h === "ok" ? "online" : "bad"}">${esc(h)}</span></li>`).join("");
-  $("detail").innerHTML = `<h2>Office ${esc(o.id)} — ${esc(o.name)} <button type="button" id="closedetail">×</button></h2>
-    <p>${esc(o.comune)} (${esc(o.province)}), ${esc(o.region)} · ${o.online ? '<span class="online">online</span>' : '<span class="offline">offline</span>'}
-    · edge ${esc(o.version || "?")} · backlog ${fmt(o.backlog)} · last seen ${ago(o.last_seen)}</p>
-    <h3>Devices</h3><ul>${devs || '<li class="muted">none reported</li>'}</ul>
-    <h3>Open alarms</h3><table><tbody>${o.open_alarms.map(alarmRow).join("") || '<tr><td class="muted">none</td></tr>'}</tbody></table>`;
-  $("detail").hidden = false;
 }
 
 function showLogin() {
@@ -152,13 +143,14 @@ $("login").addEventListener("submit", async (ev) => {
 });
 $("logout").addEventListener("click", async () => { try { await api("logout", { method: "POST" }); } catch (e) { /* signed out anyway */ } showLogin(); });
 document.addEventListener("click", async (ev) => {
-  const t = ev.target.closest("[data-alarm],[data-office],#closedetail");
+  const t = ev.target.closest("[data-alarm],[data-office],#closedetail,[data-span]");
   if (!t) return;
   ev.preventDefault();
   try {
     if (t.id === "closedetail") { state.detail = ""; $("detail").hidden = true; return; }
-    if (t.dataset.office) { await showOffice(t.dataset.office); return; }
-    const comment = window.prompt("Comment for the acknowledgement", "") ?? "";
+    if (t.dataset.office) { await showOffice(t.dataset.office, true); return; }
+    if (t.dataset.span) { state.span = t.dataset.span; await showOffice(state.detail, true); return; }
+    const comment = $("ack-comment").value;
     await api("alarms/" + encodeURIComponent(t.dataset.alarm) + "/ack", { method: "POST", body: { comment } });
     refresh();
   } catch (e) { $("updated").textContent = e.message; }
