@@ -16,6 +16,7 @@ import (
 type external struct {
 	s      *Service
 	client paho.Client
+	ctx    context.Context // Run's: ends the retries of a message the buffer refused
 }
 
 func newExternal(s *Service) *external { return &external{s: s} }
@@ -29,6 +30,7 @@ func (x *external) filters() map[string]byte {
 }
 
 func (x *external) start(ctx context.Context) error {
+	x.ctx = ctx
 	cfg := x.s.cfg.External
 	id := cfg.ClientID
 	if id == "" {
@@ -85,9 +87,27 @@ func (x *external) onMessage(_ paho.Client, m paho.Message) {
 			return
 		}
 	}
-	if err := x.s.handle(context.Background(), m.Topic(), m.Payload()); err != nil {
-		x.s.log.Warn("message not buffered; not acknowledged", "topic", m.Topic(), "err", err)
-		return
+	// A message the buffer could not take is retried here until it can:
+	// leaving it unacknowledged and moving on stalls delivery for good,
+	// since the site broker stops sending once its in-flight window is
+	// full and MQTT redelivers only on a new connection. The buffer failing
+	// is office-wide (disk full), so holding back later messages loses
+	// nothing; they wait at the site broker. When the service stops, the
+	// message stays unacknowledged and the persistent session redelivers it.
+	ctx := x.ctx
+	pause := 100 * time.Millisecond
+	for {
+		err := x.s.handle(ctx, m.Topic(), m.Payload())
+		if err == nil {
+			break
+		}
+		x.s.log.Warn("message not buffered; retrying before acknowledging", "topic", m.Topic(), "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
 	}
 	m.Ack()
 }

@@ -173,3 +173,40 @@ func TestExternalModeRateLimit(t *testing.T) {
 		return measurement("air-hall", "env")(smp) && smp.Fields["co2_ppm"] == 700.0
 	})
 }
+
+// External mode: when the buffer refuses messages for a while, delivery
+// resumes once it recovers. Leaving the refused message unacknowledged and
+// moving on once stalled the edge for good: mosquitto stops sending when
+// its in-flight window is full and redelivers only on a new connection.
+func TestExternalModeResumesAfterBufferFailure(t *testing.T) {
+	broker := testserver.Mosquitto(t, testserver.WithMaxInflight(2), testserver.WithUsers(map[string]string{
+		"edge": "edge-pass", "th-hall": "th-pass", "z2m": "z2m-pass"}))
+	rec := newRecorder()
+	cfg := officeConfig()
+	cfg.Mode = ModeExternal
+	cfg.External = External{URL: broker.URL, Username: "edge", Password: "edge-pass", ClientID: "edge-" + t.Name()}
+	s := startService(t, cfg, rec, openDB(t))
+	th := mustDial(t, broker.URL, "th-hall", "th-pass")
+	testserver.WaitFor(t, "edge subscribed", func() bool {
+		publish(t, th, "zigbee2mqtt/th-hall", []byte(`{"temperature": 5}`))
+		return len(rec.Find(measurement("th-hall", "env"))) > 0
+	})
+	rec.SetFail(true)
+	const n = 10
+	for i := range n {
+		publish(t, th, "zigbee2mqtt/th-hall", fmt.Appendf(nil, `{"temperature": %d}`, 10+i))
+	}
+	waitCounter(t, s, "th-hall", "sink_errors", 2) // the edge met the failure
+	rec.SetFail(false)
+	got := rec.WaitFor(t, "every message after the buffer recovered", n, func(smp sample.Sample) bool {
+		v, _ := smp.Fields["temperature_c"].(float64)
+		return measurement("th-hall", "env")(smp) && v >= 10
+	})
+	seen := map[float64]bool{}
+	for _, smp := range got {
+		seen[smp.Fields["temperature_c"].(float64)] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct readings of %d: %v", len(seen), n, seen)
+	}
+}

@@ -23,7 +23,14 @@ type MosquittoServer struct {
 type MosquittoOption func(*mosquittoConfig)
 
 type mosquittoConfig struct {
-	users map[string]string
+	users       map[string]string
+	maxInflight int
+}
+
+// WithMaxInflight sets how many QoS 1 messages the broker sends a client
+// before it waits for their PUBACKs (mosquitto's max_inflight_messages).
+func WithMaxInflight(n int) MosquittoOption {
+	return func(c *mosquittoConfig) { c.maxInflight = n }
 }
 
 // WithUsers requires these username/password pairs (no anonymous access).
@@ -79,6 +86,9 @@ func startMosquitto(t testing.TB, bin, dir string, cfg mosquittoConfig) (*Mosqui
 		"log_type error",
 		"log_type warning",
 		"max_queued_messages 10000",
+	}
+	if cfg.maxInflight > 0 {
+		conf = append(conf, fmt.Sprintf("max_inflight_messages %d", cfg.maxInflight))
 	}
 	if os.Geteuid() == 0 {
 		// mosquitto drops root for user "mosquitto", who cannot read the test's private temp dir.
