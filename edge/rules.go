@@ -64,10 +64,11 @@ func (l ocppLimiter) SetChargeLimit(ctx context.Context, id string, connector in
 	return rules.Result{Status: string(res.Status), Detail: res.Detail}, err
 }
 
-// SetSafeDefault installs the safe limit on connector 0: a TxDefaultProfile
-// there applies to every connector's next and running-without-profile
-// sessions, so a charger whose edge died stays at the safe limit.
+// SetSafeDefault installs the safe limit as the charger's fail-safe default
+// profile (1.6 TxDefaultProfile on connector 0, 2.0.1 on EVSE 0); the OCPP
+// service re-installs it after every boot, so a charger whose edge died, or
+// that rebooted while the edge was down, stays at the safe limit.
 func (l ocppLimiter) SetSafeDefault(ctx context.Context, id string, amps float64) (rules.Result, error) {
-	res, err := l.s.SetLimit(ctx, id, 0, ocpp.Limit{Unit: "A", Value: amps})
+	res, err := l.s.SetDefaultLimit(ctx, id, amps)
 	return rules.Result{Status: string(res.Status), Detail: res.Detail}, err
 }

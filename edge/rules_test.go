@@ -3,7 +3,10 @@ package edge
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,5 +203,38 @@ func TestRulesChargerRejectingProfilesGetsNoRetryStorm(t *testing.T) {
 	// per value; never re-asked every cycle.
 	if n := counters["limit_rejected"] + counters["limit_rejected_cached"]; n > 4 {
 		t.Fatalf("CP02 was asked %d times for rejected profiles (counters %v)", n, counters)
+	}
+}
+
+// TestRulesReloadOnSIGHUP: a changed rules section applies at the next cycle
+// without a restart and is not reported as restart-pending; a bad one is
+// refused at parse time, naming the key.
+func TestRulesReloadOnSIGHUP(t *testing.T) {
+	base := fmt.Sprintf(`
+office: {id: %q}
+data_dir: %q
+uplink: {enabled: false}
+http: {listen: "127.0.0.1:0"}
+rules: {contracted_kw: %%v, cycle: 100ms}
+`, testOffice, dataDir(t))
+	parse := func(kw string) (config.Config, error) { return config.Parse([]byte(fmt.Sprintf(base, kw))) }
+	cfg, err := parse("6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := startEdge(t, cfg)
+	waitFor(t, 10*time.Second, "a cycle at 6 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-6400) < 1 })
+	next, err := parse("10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var level slog.LevelVar
+	if pending := d.Reload(next, &level); len(pending) != 0 {
+		t.Fatalf("rules change reported as needing a restart: %v", pending)
+	}
+	waitFor(t, 10*time.Second, "a cycle at 10 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-10800) < 1 })
+	bad := strings.Replace(fmt.Sprintf(base, "6"), "cycle: 100ms}", "cycle: 100ms, alerts: [{name: co2, when: \"env.sala.co2_ppm >\"}]}", 1)
+	if _, err := config.Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "rules.alerts[0].when") {
+		t.Fatalf("bad rule: %v, want an error naming rules.alerts[0].when", err)
 	}
 }

@@ -54,7 +54,7 @@ func (x *ExportLimit) Run(cfg *Config, p *Plan, snap *image.Snapshot) {
 	case exportW > limit:
 		if !x.curtailed {
 			x.curtailed, x.limitW = true, p.PVW
-			p.event("curtailment_started", sample.SeverityInfo,
+			p.event("curtailment_started", "", sample.SeverityInfo,
 				fmt.Sprintf("export %.0f W over the %.0f W limit: curtailing PV", exportW, limit),
 				map[string]any{"export_w": exportW, "export_limit_w": limit})
 		}
@@ -67,7 +67,7 @@ func (x *ExportLimit) Run(cfg *Config, p *Plan, snap *image.Snapshot) {
 		}
 		if rated > 0 && x.limitW >= rated {
 			x.curtailed = false
-			p.event("curtailment_ended", sample.SeverityInfo, "load absorbs the PV again: curtailment released",
+			p.event("curtailment_ended", "", sample.SeverityInfo, "load absorbs the PV again: curtailment released",
 				map[string]any{"export_limit_w": limit})
 		}
 	}

@@ -25,6 +25,7 @@ type Guard struct {
 	started   time.Time
 	peakBase  float64 // recent peak office load (notePeak)
 	peakAt    time.Time
+	recent    []baseAt // base estimates of the last steadyWindow
 	conns     map[string]*connState
 	Nonsense  uint64 // readings refused as physically impossible
 }
@@ -67,7 +68,7 @@ func (g *Guard) Budget(cfg *Config, p *Plan, snap *image.Snapshot) {
 			// the budget stays consistent instead of counting a ramp twice.
 			g.meterW, g.meterAt, g.haveMeter = w, at, true
 			g.baseW = w - drawW
-			g.notePeak(g.baseW, at)
+			g.notePeak(g.steadyBase(g.baseW, at), at)
 		}
 	}
 	if g.started.IsZero() {
@@ -86,12 +87,12 @@ func (g *Guard) Budget(cfg *Config, p *Plan, snap *image.Snapshot) {
 		if g.haveMeter {
 			age = p.Now.Sub(g.meterAt).Round(time.Second).String()
 		}
-		p.event("failsafe_entered", sample.SeverityCritical,
+		p.event("failsafe_entered", "", sample.SeverityCritical,
 			fmt.Sprintf("grid meter %q stale (%s): every charger at the safe limit of %.0f A", cfg.GridMeter, age, cfg.SafeLimitA),
 			map[string]any{"safe_limit_a": cfg.SafeLimitA})
 	case !stale && g.failsafe:
 		g.failsafe = false
-		p.event("failsafe_left", sample.SeverityInfo, fmt.Sprintf("grid meter %q reads again", cfg.GridMeter), nil)
+		p.event("failsafe_left", "", sample.SeverityInfo, fmt.Sprintf("grid meter %q reads again", cfg.GridMeter), nil)
 	}
 	p.Failsafe = g.failsafe
 
@@ -131,6 +132,29 @@ func (g *Guard) notePeak(base float64, at time.Time) {
 	if base > g.peakBase {
 		g.peakBase = base
 	}
+}
+
+// steadyWindow: the base load estimate mixes a meter reading with charger
+// readings taken at other moments, so a car's ramp can look like office load
+// for a second or two. The fail-safe's peak only counts load that lasted.
+const steadyWindow = 10 * time.Second
+
+type baseAt struct {
+	w  float64
+	at time.Time
+}
+
+// steadyBase is the lowest base estimate of the last steadyWindow.
+func (g *Guard) steadyBase(w float64, at time.Time) float64 {
+	g.recent = append(g.recent, baseAt{w, at})
+	for len(g.recent) > 0 && at.Sub(g.recent[0].at) > steadyWindow {
+		g.recent = g.recent[1:]
+	}
+	m := w
+	for _, b := range g.recent {
+		m = math.Min(m, b.w)
+	}
+	return m
 }
 
 // InFailsafe reports the fail-safe state after the last cycle.

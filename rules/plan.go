@@ -101,8 +101,10 @@ type InverterSet struct {
 	Reason string
 }
 
-func (p *Plan) event(kind, severity, msg string, extra map[string]any) {
-	p.Events = append(p.Events, sample.Event(EventDevice, kind, severity, msg, p.Now, extra).Distinct(kind))
+// event adds an event; key names it among events of the same kind at the
+// same instant (sample.Distinct), e.g. the connector of a van.
+func (p *Plan) event(kind, key, severity, msg string, extra map[string]any) {
+	p.Events = append(p.Events, sample.Event(EventDevice, kind, severity, msg, p.Now, extra).Distinct(kind+"/"+key))
 }
 
 // EventDevice is the device tag of the rules' own points and events.

@@ -85,7 +85,7 @@ func (v *Vans) Run(cfg *Config, p *Plan) {
 		short := need - possible
 		if short > 0.5 && !st.warned {
 			st.warned = true
-			p.event("van_shortfall_forecast", sample.SeverityWarning,
+			p.event("van_shortfall_forecast", c.Key, sample.SeverityWarning,
 				fmt.Sprintf("van on %s will be %.1f kWh short at %s", c.Key, short, dep.In(tariff.Rome).Format("Mon 15:04")),
 				map[string]any{"charger": c.ChargerID, "connector": int64(c.Connector), "shortfall_kwh": round1(short),
 					"need_kwh": round1(need), "departure": dep.Format(time.RFC3339)})
