@@ -78,6 +78,7 @@ type Fleet struct {
 type job struct {
 	office  string
 	payload []byte
+	done    func() // tells the broker the batch is handled (JetStream ack)
 }
 
 // New validates cfg, binds the HTTP and (embedded) MQTT listeners and wires
@@ -101,10 +102,16 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 	f.ingest = ingest.New(f.influx, f.reg.Tags)
 	f.ingest.ClockTolerance = cfg.Ingest.ClockTolerance
 	var err error
-	if cfg.Broker.Mode == "embedded" {
+	switch cfg.Broker.Mode {
+	case "embedded":
 		f.embedded, err = broker.NewEmbedded(cfg.Broker.Embedded, cfg.Offices, log)
 		f.bus = f.embedded
-	} else {
+	case "nats":
+		var n *broker.NATS
+		if n, err = broker.NewNATS(cfg.Broker.External, cfg.Broker.NATS, log); err == nil {
+			f.external, f.bus = n.External, n
+		}
+	default:
 		f.external, err = broker.NewExternal(cfg.Broker.External, log)
 		f.bus = f.external
 	}
@@ -257,7 +264,7 @@ func restartKeys(a, b config.Config) []string {
 	diff("instance", a.Instance == b.Instance)
 	diff("log", a.Log == b.Log)
 	diff("http", a.HTTP == b.HTTP)
-	diff("broker", a.Broker == b.Broker)
+	diff("broker", reflect.DeepEqual(a.Broker, b.Broker))
 	diff("influx", a.Influx == b.Influx)
 	diff("ingest", a.Ingest == b.Ingest)
 	diff("alarms", a.Alarms == b.Alarms)

@@ -32,14 +32,15 @@ func (f *Fleet) startBus() error {
 
 // onTelemetry runs on the broker's delivery goroutine: it only queues. A full
 // queue blocks the sending connection, which is the back-pressure we want.
-func (f *Fleet) onTelemetry(topic string, payload []byte) {
+func (f *Fleet) onTelemetry(topic string, payload []byte, done func()) {
 	office, kind, ok := uplink.SplitTopic(topic)
 	if !ok || kind != uplink.KindTelemetry || uplink.ValidOffice(office) != nil {
 		f.metrics.dropped.Add(1)
+		done() // never useful: do not let it be redelivered
 		return
 	}
 	select {
-	case f.queue <- job{office: office, payload: payload}:
+	case f.queue <- job{office: office, payload: payload, done: done}:
 	case <-f.stopping:
 		// Not acked: the office resends it to whichever fleet is up.
 	}
@@ -81,6 +82,7 @@ func (f *Fleet) worker(ctx context.Context) {
 }
 
 func (f *Fleet) process(ctx context.Context, j job) {
+	defer j.done()
 	res := f.ingest.Handle(ctx, j.office, j.payload)
 	f.metrics.record(res)
 	f.reg.RecordBatch(res, time.Now())

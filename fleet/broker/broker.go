@@ -7,6 +7,12 @@ package broker
 // blocking in it back-pressures the sender, so it must only hand work off.
 type Handler func(topic string, payload []byte)
 
+// WorkHandler receives one message of a shared subscription; it calls done
+// once the message is fully handled (the office's ack published). Until then
+// a broker that can redeliver (NATS JetStream) keeps the message, so a fleet
+// instance that dies mid-batch leaves it to another instance.
+type WorkHandler func(topic string, payload []byte, done func())
+
 // Bus is what the fleet needs from MQTT.
 type Bus interface {
 	// Publish sends a message; qos 0 or 1.
@@ -16,7 +22,7 @@ type Bus interface {
 	// SubscribeShared is Subscribe, but fleet instances subscribing with the
 	// same group split the messages between them (MQTT 5 $share). With the
 	// embedded broker there is one instance, so it is plain Subscribe.
-	SubscribeShared(filter string, h Handler) error
+	SubscribeShared(filter string, h WorkHandler) error
 	// Ready reports whether messages can flow now.
 	Ready() error
 	Close() error

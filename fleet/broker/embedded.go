@@ -108,7 +108,9 @@ func (e *Embedded) Subscribe(filter string, h Handler) error {
 	})
 }
 
-func (e *Embedded) SubscribeShared(filter string, h Handler) error { return e.Subscribe(filter, h) }
+func (e *Embedded) SubscribeShared(filter string, h WorkHandler) error {
+	return e.Subscribe(filter, func(topic string, payload []byte) { h(topic, payload, func() {}) })
+}
 
 func (e *Embedded) Ready() error {
 	if !e.serving.Load() {

@@ -56,6 +56,9 @@ func NewExternal(cfg config.External, log *slog.Logger) (*External, error) {
 		}
 		opts.SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	}
+	for _, u := range cfg.FallbackURLs {
+		opts.AddBroker(u)
+	}
 	e.client = paho.NewClient(opts)
 	return e, nil
 }
@@ -96,8 +99,8 @@ func (e *External) Subscribe(filter string, h Handler) error {
 	return nil
 }
 
-func (e *External) SubscribeShared(filter string, h Handler) error {
-	return e.Subscribe("$share/"+e.cfg.ShareGroup+"/"+filter, h)
+func (e *External) SubscribeShared(filter string, h WorkHandler) error {
+	return e.Subscribe("$share/"+e.cfg.ShareGroup+"/"+filter, func(topic string, payload []byte) { h(topic, payload, func() {}) })
 }
 
 // Publish does not wait for the broker's PUBACK: the delivery goroutine may be

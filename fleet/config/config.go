@@ -77,11 +77,27 @@ type Webhook struct {
 	Provinces []string `yaml:"provinces"`
 }
 
-// Broker selects the embedded mochi broker (default) or an external one.
+// Broker selects the embedded mochi broker (default), an external one, or a
+// NATS cluster (docs/deployment.md).
 type Broker struct {
-	Mode     string   `yaml:"mode"` // embedded, external
+	Mode     string   `yaml:"mode"` // embedded, external, nats
 	Embedded Embedded `yaml:"embedded"`
-	External External `yaml:"external"`
+	External External `yaml:"external"` // in nats mode: the cluster's MQTT listener, for status and acks
+	NATS     NATS     `yaml:"nats"`
+}
+
+// NATS is the cluster mode: edges speak MQTT to any node; telemetry is
+// captured by a replicated JetStream stream that the fleet instances consume
+// as one work queue, so N instances split the load and a dead instance's
+// unacknowledged batches go to another.
+type NATS struct {
+	URLs     []string      `yaml:"urls"` // nats://host:4222 of the nodes
+	Username string        `yaml:"username"`
+	Password string        `yaml:"password"`
+	Stream   string        `yaml:"stream"`   // JetStream stream capturing polis.v1.*.telemetry
+	Replicas int           `yaml:"replicas"` // stream replicas (3 in a 3-node cluster)
+	Consumer string        `yaml:"consumer"` // durable work-queue consumer shared by all instances
+	AckWait  time.Duration `yaml:"ack_wait"` // a batch not done by then goes to another instance
 }
 
 type Embedded struct {
@@ -96,11 +112,13 @@ type TLS struct {
 }
 
 type External struct {
-	URL      string `yaml:"url"` // tcp://host:1883, ssl://host:8883
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	ClientID string `yaml:"client_id"`
-	CAFile   string `yaml:"ca_file"`
+	URL string `yaml:"url"` // tcp://host:1883, ssl://host:8883
+	// FallbackURLs are tried when URL is down (the other nodes of a cluster).
+	FallbackURLs []string `yaml:"fallback_urls"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password"`
+	ClientID     string   `yaml:"client_id"`
+	CAFile       string   `yaml:"ca_file"`
 	// ShareGroup is the $share group: fleet instances in one group split the telemetry.
 	ShareGroup string `yaml:"share_group"`
 }
@@ -155,6 +173,7 @@ func Default() Config {
 			Mode:     "embedded",
 			Embedded: Embedded{TCP: "127.0.0.1:1883"},
 			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
+			NATS:     NATS{Stream: "POLIS_TELEMETRY", Replicas: 3, Consumer: "polis-fleet", AckWait: time.Minute},
 		},
 		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
 		Ingest:            Ingest{Workers: 4, Queue: 64, ClockTolerance: 5 * time.Minute},

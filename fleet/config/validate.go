@@ -115,7 +115,7 @@ func (c *Config) validateBroker(bad func(string, string, ...any)) {
 		if b.Embedded.TLS.Listen != "" && (b.Embedded.TLS.Cert == "" || b.Embedded.TLS.Key == "") {
 			bad("broker.embedded.tls", "cert and key are required with listen")
 		}
-	case "external":
+	case "external", "nats":
 		u, err := url.Parse(b.External.URL)
 		switch {
 		case b.External.URL == "":
@@ -128,11 +128,13 @@ func (c *Config) validateBroker(bad func(string, string, ...any)) {
 		if b.External.ClientID == "" {
 			bad("broker.external.client_id", "required in external mode")
 		}
-		if b.External.ShareGroup == "" || strings.ContainsAny(b.External.ShareGroup, "/+#") {
+		if b.Mode == "nats" {
+			c.validateNATS(bad)
+		} else if b.External.ShareGroup == "" || strings.ContainsAny(b.External.ShareGroup, "/+#") {
 			bad("broker.external.share_group", "must be a non-empty name without /, + or #")
 		}
 	default:
-		bad("broker.mode", "must be embedded or external, not %q", b.Mode)
+		bad("broker.mode", "must be embedded, external or nats, not %q", b.Mode)
 	}
 }
 
@@ -160,5 +162,29 @@ func checkAddr(bad func(string, string, ...any), key, addr string, required bool
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		bad(key, "must be host:port: %v", err)
+	}
+}
+
+func (c *Config) validateNATS(bad func(string, string, ...any)) {
+	n := c.Broker.NATS
+	if len(n.URLs) == 0 {
+		bad("broker.nats.urls", "required in nats mode")
+	}
+	for i, s := range n.URLs {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			bad(fmt.Sprintf("broker.nats.urls[%d]", i), "want nats://host:port or tls://host:port, got %q", s)
+		}
+	}
+	if n.Stream == "" || strings.ContainsAny(n.Stream, ". *>") {
+		bad("broker.nats.stream", "must be a stream name without '.', ' ', '*' or '>'")
+	}
+	if n.Consumer == "" || strings.ContainsAny(n.Consumer, ". *>") {
+		bad("broker.nats.consumer", "must be a consumer name without '.', ' ', '*' or '>'")
+	}
+	if n.Replicas < 1 || n.Replicas > 5 {
+		bad("broker.nats.replicas", "must be 1..5, got %d", n.Replicas)
+	}
+	if n.AckWait < time.Second {
+		bad("broker.nats.ack_wait", "must be at least 1s, got %s", n.AckWait)
 	}
 }

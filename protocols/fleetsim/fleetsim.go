@@ -21,7 +21,7 @@ import (
 
 // Config says how many offices to simulate and how they behave.
 type Config struct {
-	Broker      string // tcp://host:port of the fleet's MQTT listener
+	Broker      string // tcp://host:port of the fleet's MQTT listener; comma-separated for a cluster
 	Offices     int    // how many offices
 	FirstOffice int    // office ids are 5-digit numbers from here (default 10000)
 	Password    func(office string) string

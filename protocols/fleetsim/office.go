@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -102,7 +103,11 @@ func (o *office) run(ctx context.Context) {
 func (o *office) connect(ctx context.Context) (paho.Client, error) {
 	cfg := o.sim.cfg
 	will, _ := json.Marshal(uplink.Status{Office: o.id, Online: false})
-	opts := paho.NewClientOptions().AddBroker(cfg.Broker).SetClientID("edge-"+o.id).
+	opts := paho.NewClientOptions()
+	for _, b := range strings.Split(cfg.Broker, ",") {
+		opts.AddBroker(b)
+	}
+	opts.SetClientID("edge-"+o.id).
 		SetUsername(o.id).SetPassword(cfg.Password(o.id)).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(60*time.Second).
 		SetConnectTimeout(30*time.Second).SetWriteTimeout(30*time.Second).

@@ -39,22 +39,26 @@ type InfluxDB struct {
 }
 
 // FindInfluxd locates the influxd binary: $POLIS_INFLUXD, <module root>/.tools/bin/influxd, PATH.
-func FindInfluxd() (string, error) {
-	if p := os.Getenv("POLIS_INFLUXD"); p != "" {
+func FindInfluxd() (string, error) { return FindTool("influxd", "POLIS_INFLUXD") }
+
+// FindTool locates a server binary the project builds into .tools/bin (see
+// the Makefile's tools target): $env, <module root>/.tools/bin/name, PATH.
+func FindTool(name, env string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("POLIS_INFLUXD=%s: %w", p, err)
+			return "", fmt.Errorf("%s=%s: %w", env, p, err)
 		}
 		return p, nil
 	}
 	if root, err := moduleRoot(); err == nil {
-		p := filepath.Join(root, ".tools", "bin", "influxd")
+		p := filepath.Join(root, ".tools", "bin", name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	p, err := exec.LookPath("influxd")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", errors.New("influxd not found: run `make tools`")
+		return "", fmt.Errorf("%s not found: run `make tools`", name)
 	}
 	return p, nil
 }
@@ -84,6 +88,21 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePorts returns n distinct TCP ports that were free a moment ago: all are
+// held open until the last is found, so the kernel cannot hand one out twice.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Influx starts an InfluxDB in a temporary directory for the test; it stops at cleanup.

@@ -1,0 +1,163 @@
+package testserver
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NATSNode is one nats-server of a test cluster, with JetStream and an MQTT
+// listener, as the fleet's cluster mode runs them (docs/deployment.md).
+type NATSNode struct {
+	Name    string
+	Client  string // host:port for NATS clients
+	MQTT    string // host:port of the MQTT listener
+	monitor string
+	conf    string
+	bin     string
+	log     *SyncBuffer
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// NATSCluster starts n nodes on loopback, routed to each other, and waits
+// until JetStream is healthy on all. auth is an `authorization { … }` block
+// (the fleet generates it from the registry), or "" for none. The cluster
+// stops at cleanup; its logs are shown only when the test fails.
+func NATSCluster(t testing.TB, n int, auth string) []*NATSNode {
+	t.Helper()
+	bin, err := FindTool("nats-server", "POLIS_NATS_SERVER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	type ports struct{ client, cluster, mqtt, monitor int }
+	free, err := FreePorts(4 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := make([]ports, n)
+	for i := range ps {
+		ps[i] = ports{free[4*i], free[4*i+1], free[4*i+2], free[4*i+3]}
+	}
+	nodes := make([]*NATSNode, n)
+	for i, p := range ps {
+		var routes []string
+		for j, q := range ps {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", q.cluster))
+			}
+		}
+		name := fmt.Sprintf("n%d", i+1)
+		cluster := "" // a single node must not be told it is in a cluster
+		if n > 1 {
+			cluster = fmt.Sprintf("cluster { name: polis, listen: 127.0.0.1:%d, routes: [%s] }", p.cluster, strings.Join(routes, ", "))
+		}
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
+jetstream { store_dir: %q, max_memory_store: 64MB, max_file_store: 2GB }
+%s
+mqtt { listen: 127.0.0.1:%d, stream_replicas: %d }
+%s
+`, name, p.client, p.monitor, filepath.Join(dir, name), cluster, p.mqtt, min(n, 3), auth)
+		node := &NATSNode{Name: name, Client: fmt.Sprintf("127.0.0.1:%d", p.client), MQTT: fmt.Sprintf("127.0.0.1:%d", p.mqtt),
+			monitor: fmt.Sprintf("127.0.0.1:%d", p.monitor), conf: filepath.Join(dir, name+".conf"), bin: bin, log: &SyncBuffer{}}
+		if err := os.WriteFile(node.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = node
+	}
+	t.Cleanup(func() {
+		for _, node := range nodes {
+			node.signal(syscall.SIGTERM, 10*time.Second)
+			if t.Failed() {
+				t.Logf("%s log:\n%s", node.Name, node.log.String())
+			}
+		}
+	})
+	for _, node := range nodes {
+		if err := node.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, node := range nodes {
+		if err := node.WaitHealthy(90 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes
+}
+
+// Start runs the node's process (again, after Kill).
+func (n *NATSNode) Start() error {
+	cmd := exec.Command(n.bin, "-c", n.conf)
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+	return nil
+}
+
+// WaitHealthy waits until the node's JetStream reports healthy (meta leader
+// known, its streams current).
+func (n *NATSNode) WaitHealthy(timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	for time.Now().Before(end) {
+		select {
+		case <-done:
+			return fmt.Errorf("nats node %s exited during start (see its log)", n.Name)
+		default:
+		}
+		resp, err := http.Get("http://" + n.monitor + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("nats node %s not healthy within %s", n.Name, timeout)
+}
+
+// Kill ends the node at once, as a crash would.
+func (n *NATSNode) Kill() { n.signal(syscall.SIGKILL, 10*time.Second) }
+
+func (n *NATSNode) signal(sig os.Signal, grace time.Duration) {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
+}
