@@ -2,6 +2,7 @@
 GO      ?= go
 TOOLS   := $(CURDIR)/.tools/bin
 INFLUXD := $(TOOLS)/influxd
+NATSD   := $(TOOLS)/nats-server
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # polis-edge and polis-sim read main.version; polis-fleet reports fleet.Version.
 LDFLAGS := -X main.version=$(VERSION) -X github.com/polis-edge/polis/fleet.Version=$(VERSION)
@@ -15,13 +16,14 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # Everything the tests and the demo need, installed by the project itself:
-# InfluxDB 1.8.10 built from the module proxy into .tools/, and Debian's
-# mosquitto (external-broker tests) and socat (RS485 over a pseudo-terminal);
-# the npm package ocpp-rpc (pinned) into .tools/node_modules: the OCPP tests'
-# independent station, validating every frame against the official schemas.
+# InfluxDB 1.8.10 and nats-server 2.15.2 (the fleet's cluster mode) built from
+# the module proxy into .tools/, and Debian's mosquitto (external-broker tests)
+# and socat (RS485 over a pseudo-terminal); the npm package ocpp-rpc (pinned)
+# into .tools/node_modules: the OCPP tests' independent station, validating
+# every frame against the official schemas.
 OCPP_RPC := $(CURDIR)/.tools/node_modules/ocpp-rpc/package.json
 
-tools: $(INFLUXD) system-deps $(OCPP_RPC)
+tools: $(INFLUXD) $(NATSD) system-deps $(OCPP_RPC)
 
 $(OCPP_RPC): | system-deps
 	npm install --prefix $(CURDIR)/.tools --no-save --no-audit --no-fund ocpp-rpc@2.2.1
@@ -29,6 +31,10 @@ $(OCPP_RPC): | system-deps
 $(INFLUXD):
 	@echo "building InfluxDB 1.8.10 into $(TOOLS) (first time only, about 3 minutes)"
 	GOBIN=$(TOOLS) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+$(NATSD):
+	@echo "building nats-server 2.15.2 into $(TOOLS) (first time only, about a minute)"
+	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 
 system-deps:
 	@missing=""; \
