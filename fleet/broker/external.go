@@ -35,7 +35,7 @@ func NewExternal(cfg config.External, log *slog.Logger) (*External, error) {
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		SetCleanSession(true).
+		SetCleanSession(true).SetProtocolVersion(4). // 3.1.1 only: no silent fallback to 3.1, which NATS refuses
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).

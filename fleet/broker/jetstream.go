@@ -156,6 +156,20 @@ func (n *NATS) consumeOnce(ctx context.Context, h WorkHandler) error {
 	}
 }
 
+// Publish sends what is not retained (acks, command requests) as core NATS
+// messages, which the cluster delivers to the offices' MQTT subscriptions
+// directly. Through MQTT QoS 1 every ack would be stored in JetStream and
+// delivered by a per-session consumer: heavy at 7,000 offices, and stalled
+// for as long as JetStream re-elects leaders after a node dies. An ack lost
+// on the way costs only a resend from the edge (writes are idempotent).
+// Retained messages need the MQTT side, which keeps them.
+func (n *NATS) Publish(topic string, payload []byte, qos byte, retain bool) error {
+	if retain {
+		return n.External.Publish(topic, payload, qos, retain)
+	}
+	return n.nc.Publish(subjectOf(topic), payload)
+}
+
 // Ready needs both halves: the MQTT side for status and acks, and the stream.
 func (n *NATS) Ready() error {
 	if err := n.External.Ready(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -108,7 +109,7 @@ func (o *office) connect(ctx context.Context) (paho.Client, error) {
 		opts.AddBroker(b)
 	}
 	opts.SetClientID("edge-"+o.id).
-		SetUsername(o.id).SetPassword(cfg.Password(o.id)).SetCleanSession(true).
+		SetUsername(o.id).SetPassword(cfg.Password(o.id)).SetCleanSession(true).SetProtocolVersion(4).
 		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(60*time.Second).
 		SetConnectTimeout(30*time.Second).SetWriteTimeout(30*time.Second).
 		SetBinaryWill(uplink.Topic(o.id, uplink.KindStatus), will, 1, true).
@@ -145,13 +146,27 @@ func (o *office) connect(ctx context.Context) (paho.Client, error) {
 	return c, nil
 }
 
+// wait waits for a token. A refused subscription is an error too: paho
+// reports it only in the SUBACK codes, and a connection whose ack
+// subscription was refused (a broker whose session store is failing over)
+// would send forever and never hear an ack; reconnecting is the cure.
 func wait(ctx context.Context, t paho.Token) error {
 	select {
 	case <-t.Done():
-		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	if st, ok := t.(*paho.SubscribeToken); ok {
+		for topic, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("subscription to %s refused (0x%x)", topic, code)
+			}
+		}
+	}
+	return nil
 }
 
 // measure appends every line the mix owes since the last call.

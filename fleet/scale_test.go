@@ -1,0 +1,232 @@
+//go:build bench
+
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
+	"github.com/polis-edge/polis/protocols/fleetsim"
+	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
+)
+
+// TestBenchFleetAtFullSize runs polis-fleet as its own process (so its CPU and
+// memory are its own) against thousands of simulated offices on the embedded
+// broker and a real InfluxDB, in three phases:
+//
+//  1. steady state at the reference mix: does the fleet keep up, ack latency,
+//     fleet CPU and RSS, memory per connected office;
+//  2. the fleet is stopped for a while (a backlog builds in every office) and
+//     restarted: reconnect storm and backlog drain, every line accounted for;
+//  3. the same number of lines written straight to InfluxDB by the client
+//     (prepared before the timer): the ingest-efficiency ratio.
+//
+//	POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
+//	  go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
+func TestBenchFleetAtFullSize(t *testing.T) {
+	n := envInt("POLIS_BENCH_OFFICES", 7000)
+	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
+	outage := envDuration("POLIS_BENCH_OUTAGE", 60*time.Second)
+	in := testserver.Influx(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "polis-fleet")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/polis-fleet").CombinedOutput(); err != nil {
+		t.Fatalf("build polis-fleet: %v\n%s", err, out)
+	}
+	port, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second}
+	var reg bytes.Buffer
+	fleetsim.WriteRegistry(&reg, sc)
+	os.WriteFile(filepath.Join(dir, "offices.yaml"), reg.Bytes(), 0o600)
+	conf := fmt.Sprintf(`log: {level: warn}
+http: {listen: "127.0.0.1:0"}
+broker: {mode: embedded, embedded: {tcp: "127.0.0.1:%d"}}
+influx: {url: %q, token: %q, bucket: %q, timeout: 30s}
+data_dir: %q
+offices_file: offices.yaml
+`, port, in.URL, in.Token, in.Bucket, filepath.Join(dir, "data"))
+	os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(conf), 0o600)
+	fleetLog := &testserver.SyncBuffer{}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "-config", filepath.Join(dir, "fleet.yaml"))
+		cmd.Stdout, cmd.Stderr = fleetLog, fleetLog
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	fleet := start()
+	defer func() { stop(fleet) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fleet log:\n%s", fleetLog.String())
+		}
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	connectStart := time.Now()
+	sim := fleetsim.Start(ctx, sc)
+	testserver.WaitForWithin(t, 10*time.Minute, "every office connected", func() bool { return sim.Report().Connected == int64(n) })
+	t.Logf("phase 1: %d offices connected in %s (%.1f lines/s each, %.0f lines/s in all)",
+		n, time.Since(connectStart).Round(time.Second), fleetsim.ReferenceMix.LinesPerSecond(), float64(n)*fleetsim.ReferenceMix.LinesPerSecond())
+	time.Sleep(20 * time.Second) // warm-up
+	sim.ResetLatencies()
+	r0, cpu0, t0 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()
+	time.Sleep(steady)
+	r1, cpu1, t1 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()
+	wall := t1.Sub(t0).Seconds()
+	rss := procRSS(t, fleet.Process.Pid)
+	t.Logf("phase 1 steady %s: measured %.0f lines/s, acked %.0f lines/s, pending %d → %d lines, ack p50 %s p99 %s max %s",
+		steady, float64(r1.Measured-r0.Measured)/wall, float64(r1.Acked-r0.Acked)/wall, r0.Pending, r1.Pending, r1.P50, r1.P99, r1.Max)
+	t.Logf("phase 1 fleet: CPU %.0f%% of one core, RSS %.0f MB, %.1f KB per connected office",
+		100*(cpu1-cpu0)/wall, rss/1e6, rss/1e3/float64(n))
+
+	stop(fleet)
+	testserver.WaitForWithin(t, 5*time.Minute, "offices notice the fleet is gone", func() bool { return sim.Report().Connected == 0 })
+	time.Sleep(outage)
+	backlog := sim.Report().Pending
+	sim.Pause() // the backlog is what it is: the drain below is exactly it
+	restart := time.Now()
+	fleet = start()
+	testserver.WaitForWithin(t, 10*time.Minute, "every office back", func() bool { return sim.Report().Connected == int64(n) })
+	online := time.Since(restart)
+	testserver.WaitForWithin(t, 30*time.Minute, "every backlog drained", func() bool { return sim.Report().Pending == 0 })
+	drained := time.Since(restart)
+	r := sim.Report()
+	t.Logf("phase 2 reconnect storm after a %s outage: all %d online in %s, backlog of %d lines drained in %s (%.0f lines/s); resent %d batches, rejected %d lines",
+		outage, n, online.Round(time.Second), backlog, drained.Round(time.Second), float64(backlog)/drained.Seconds(), r.Resent, r.Rejected)
+	rows := scaleRows(t, in)
+	if r.Rejected != 0 || int64(rows) != r.Measured {
+		t.Fatalf("measured %d lines, acked %d, rejected %d, InfluxDB holds %d rows", r.Measured, r.Acked, r.Rejected, rows)
+	}
+	if strings.Contains(fleetLog.String(), "server busy") || strings.Contains(fleetLog.String(), "max clients") {
+		t.Errorf("the broker refused offices for load")
+	}
+
+	// Phase 3: the same number of lines, same shape and registry tags,
+	// straight to InfluxDB with the client, 5,000-line writes on 4 writers.
+	lines := directLines(t, sc, int(backlog))
+	client := influxdb2.NewClientWithOptions(in.URL, in.Token, influxdb2.DefaultOptions().SetPrecision(time.Nanosecond))
+	defer client.Close()
+	write := client.WriteAPIBlocking("", in.Bucket)
+	began := time.Now()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(lines); i += 4 {
+				if err := write.WriteRecord(context.Background(), lines[i]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	direct := time.Since(began)
+	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain / direct = %.2f",
+		backlog, direct.Round(time.Millisecond), float64(backlog)/direct.Seconds(), direct.Seconds()/drained.Seconds())
+}
+
+// directLines renders count lines of the reference mix with the registry tags
+// the fleet adds, in 5,000-line chunks, into a measurement of their own so
+// they do not overwrite the fleet's rows.
+func directLines(t *testing.T, sc fleetsim.Config, count int) []string {
+	var chunks []string
+	var buf []byte
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	inChunk := 0
+	for i := 0; len(chunks)*5000+inChunk < count; i++ {
+		id := sc.OfficeID(i % sc.Offices)
+		s := sample.Sample{Measurement: "direct_meter", Tags: map[string]string{
+			sample.TagOffice: id, sample.TagDevice: "meter1", "region": "Toscana", "province": "SI", "istat": "052032", "comune": "Comune " + id},
+			Fields: map[string]any{"W": float64(i), "WphA": 1.0, "WphB": 2.0, "WphC": 3.0, "PhVphA": 230.1, "TotWhImp": int64(i)},
+			Time:   at.Add(time.Duration(i/sc.Offices) * time.Second)}
+		var err error
+		if buf, err = s.AppendLine(buf); err != nil {
+			t.Fatal(err)
+		}
+		if inChunk++; inChunk == 5000 {
+			chunks, buf, inChunk = append(chunks, string(buf)), buf[:0], 0
+		}
+	}
+	if inChunk > 0 {
+		chunks = append(chunks, string(buf))
+	}
+	return chunks
+}
+
+func scaleRows(t *testing.T, in *testserver.InfluxDB) int {
+	total := 0
+	for m, f := range map[string]string{"inverter": "W", "meter": "W", "charger": "power_w", "env": "temperature_c", "locker": "occupied"} {
+		series, err := in.Query(fmt.Sprintf(`SELECT COUNT(%q) FROM %q`, f, m))
+		if err != nil || len(series) == 0 || len(series[0].Values) == 0 {
+			t.Fatalf("count %s: %v", m, err)
+		}
+		total += int(series[0].Values[0][1].(float64))
+	}
+	return total
+}
+
+// procCPU is the process's user+system CPU seconds so far.
+func procCPU(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// procRSS is the process's resident memory in bytes.
+func procRSS(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
