@@ -29,13 +29,15 @@ import (
 //
 //  1. steady state at the reference mix: does the fleet keep up, ack latency,
 //     fleet CPU and RSS, memory per connected office;
+//
 //  2. the fleet is stopped for a while (a backlog builds in every office) and
 //     restarted: reconnect storm and backlog drain, every line accounted for;
+//
 //  3. the same number of lines written straight to InfluxDB by the client
 //     (prepared before the timer): the ingest-efficiency ratio.
 //
-//	POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
-//	  go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
+//     POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
+//     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
