@@ -22,6 +22,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/audit", d.operatorOnly("viewer", d.handleAudit))
 	d.rulesRoutes(mux)
 	d.remoteRoutes(mux)
+	d.ocppRoutes(mux)
 	if d.cfg.HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
 )
 
 func evse1() map[string]any { return map[string]any{"id": 1, "connectorId": 1} }
@@ -16,12 +17,12 @@ func evse1() map[string]any { return map[string]any{"id": 1, "connectorId": 1} }
 // NotifyEVChargingNeeds reaches the session the rules read.
 func TestStrict201_EveryStationMessageAnswered(t *testing.T) {
 	h := start(t, baseConfig(), openDB(t), &recorder{})
-	st := newStation(t, h.url(), "CP02", "ocpp2.0.1", "")
-	boot := st.ok("BootNotification", map[string]any{"reason": "PowerUp", "chargingStation": map[string]any{"model": "Strict", "vendorName": "ocpp-rpc"}})
+	st := testserver.NewStation(t, h.url(), "CP02", "ocpp2.0.1", "")
+	boot := st.OK("BootNotification", map[string]any{"reason": "PowerUp", "chargingStation": map[string]any{"model": "Strict", "vendorName": "ocpp-rpc"}})
 	if boot["status"] != "Accepted" {
 		t.Fatalf("boot %v", boot)
 	}
-	now := nowISO()
+	now := testserver.NowISO()
 	later := time.Now().Add(3 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
 	sched := map[string]any{"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 16}}}
 	msgs := []struct {
@@ -65,7 +66,7 @@ func TestStrict201_EveryStationMessageAnswered(t *testing.T) {
 			"transactionInfo": map[string]any{"transactionId": "strict-1"}}},
 	}
 	for _, m := range msgs {
-		if a := st.call(m.action, m.params); a.Error != nil {
+		if a := st.Call(m.action, m.params); a.Error != nil {
 			t.Errorf("%s answered %s (%s)", m.action, a.Error.Code, a.Error.Message)
 		}
 	}

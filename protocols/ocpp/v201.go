@@ -33,9 +33,7 @@ type handler201 struct{ s *Service }
 
 func (s *Service) newCSMS201() ocpp201.CSMS {
 	st := s.front.stacks[subproto201]
-	endpoint := ocppj.NewServer(st, s.dispatcher(), newServerState(), authorization.Profile, availability.Profile, data.Profile,
-		diagnostics.Profile, display.Profile, fw201.Profile, iso15118.Profile, localauth.Profile, meter.Profile,
-		provisioning.Profile, remotecontrol.Profile, reservation.Profile, security.Profile, smartcharging.Profile, transactions.Profile)
+	endpoint := ocppj.NewServer(st, s.dispatcher(), newServerState(), profiles201()...)
 	endpoint.SetInvalidMessageHook(s.callErrorHook())
 	cs := ocpp201.NewCSMS(endpoint, st)
 	h := handler201{s}
@@ -55,6 +53,12 @@ func (s *Service) newCSMS201() ocpp201.CSMS {
 	cs.SetNewChargingStationHandler(func(c ocpp201.ChargingStationConnection) { s.onConnect(c.ID(), subproto201) })
 	cs.SetChargingStationDisconnectedHandler(func(c ocpp201.ChargingStationConnection) { s.onDisconnect(c.ID()) })
 	return cs
+}
+
+func profiles201() []*ocpp.Profile {
+	return []*ocpp.Profile{authorization.Profile, availability.Profile, data.Profile,
+		diagnostics.Profile, display.Profile, fw201.Profile, iso15118.Profile, localauth.Profile, meter.Profile,
+		provisioning.Profile, remotecontrol.Profile, reservation.Profile, security.Profile, smartcharging.Profile, transactions.Profile}
 }
 
 // dispatcher bounds the per-charger request queue and makes the library give

@@ -1,9 +1,8 @@
-package ocpp_test
+package testserver
 
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,24 +12,26 @@ import (
 	"time"
 )
 
-// station drives testdata/station/station.js: an OCPP station built on the
-// npm package ocpp-rpc in strict mode, which validates every frame against
-// the official JSON schemas of 1.6J or 2.0.1. `make tools` installs it into
-// .tools/node_modules.
-type station struct {
-	t      *testing.T
+// Station drives protocols/ocpp/testdata/station/station.js: an OCPP station
+// built on the npm package ocpp-rpc in strict mode, which validates every
+// frame against the official JSON schemas of 1.6J or 2.0.1 (an implementation
+// independent of ours). `make tools` installs it into .tools/node_modules.
+// A frame that fails validation fails the test at cleanup.
+type Station struct {
+	t      testing.TB
 	in     io.WriteCloser
 	wmu    sync.Mutex
 	mu     sync.Mutex
 	seq    int
-	wait   map[int]chan stationAnswer
+	wait   map[int]chan StationAnswer
 	answer map[string]func(params map[string]any) (any, string) // by action: result or error code
 	calls  []stationCall                                        // what the central system sent
 	fails  []string
 	up     chan struct{}
 }
 
-type stationAnswer struct {
+// StationAnswer is the central system's answer to a station's call.
+type StationAnswer struct {
 	Result map[string]any
 	Error  *struct{ Code, Message string }
 }
@@ -40,26 +41,20 @@ type stationCall struct {
 	Params map[string]any
 }
 
-func nodeModules(t testing.TB) string {
+// NewStation connects a strict station id over proto ("ocpp1.6",
+// "ocpp2.0.1") to url (ws://host:port/ocpp).
+func NewStation(t testing.TB, url, id, proto, password string) *Station {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		nm := filepath.Join(dir, ".tools", "node_modules")
-		if _, err := os.Stat(filepath.Join(nm, "ocpp-rpc", "package.json")); err == nil {
-			return nm
-		}
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			t.Fatalf("ocpp-rpc not found in %s: run `make tools` (npm install of the pinned ocpp-rpc)", nm)
-		}
-		dir = filepath.Dir(dir)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// newStation connects a strict station id over proto to the service.
-func newStation(t *testing.T, url, id, proto, password string) *station {
-	t.Helper()
-	cmd := exec.Command("node", "testdata/station/station.js")
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodeModules(t), "OCPP_URL="+url, "OCPP_ID="+id, "OCPP_PROTO="+proto, "OCPP_PASSWORD="+password)
+	nm := filepath.Join(root, ".tools", "node_modules")
+	if _, err := os.Stat(filepath.Join(nm, "ocpp-rpc", "package.json")); err != nil {
+		t.Fatalf("ocpp-rpc not found in %s: run `make tools` (npm install of the pinned ocpp-rpc)", nm)
+	}
+	cmd := exec.Command("node", filepath.Join(root, "protocols", "ocpp", "testdata", "station", "station.js"))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nm, "OCPP_URL="+url, "OCPP_ID="+id, "OCPP_PROTO="+proto, "OCPP_PASSWORD="+password)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +67,7 @@ func newStation(t *testing.T, url, id, proto, password string) *station {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node: %v", err)
 	}
-	st := &station{t: t, in: in, wait: map[int]chan stationAnswer{}, answer: defaultAnswers(), up: make(chan struct{})}
+	st := &Station{t: t, in: in, wait: map[int]chan StationAnswer{}, answer: defaultAnswers(), up: make(chan struct{})}
 	done := make(chan struct{})
 	go func() { st.read(outp); close(done) }()
 	t.Cleanup(func() {
@@ -96,14 +91,14 @@ func newStation(t *testing.T, url, id, proto, password string) *station {
 	return st
 }
 
-func (st *station) send(v any) {
+func (st *Station) send(v any) {
 	b, _ := json.Marshal(v)
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	_, _ = st.in.Write(append(b, '\n'))
 }
 
-func (st *station) read(r io.Reader) {
+func (st *Station) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -114,7 +109,7 @@ func (st *station) read(r io.Reader) {
 			Params    map[string]any  `json:"params"`
 			Connected bool            `json:"connected"`
 			Strict    json.RawMessage `json:"strictFailure"`
-			stationAnswer
+			StationAnswer
 		}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			continue
@@ -147,19 +142,19 @@ func (st *station) read(r io.Reader) {
 			delete(st.wait, *m.Seq)
 			st.mu.Unlock()
 			if ch != nil {
-				ch <- m.stationAnswer
+				ch <- m.StationAnswer
 			}
 		}
 	}
 }
 
-// call sends action and returns the central system's (schema-checked) answer.
-func (st *station) call(action string, params any) stationAnswer {
+// Call sends action and returns the central system's (schema-checked) answer.
+func (st *Station) Call(action string, params any) StationAnswer {
 	st.t.Helper()
 	st.mu.Lock()
 	st.seq++
 	seq := st.seq
-	ch := make(chan stationAnswer, 1)
+	ch := make(chan StationAnswer, 1)
 	st.wait[seq] = ch
 	st.mu.Unlock()
 	st.send(map[string]any{"seq": seq, "call": action, "params": params})
@@ -169,28 +164,29 @@ func (st *station) call(action string, params any) stationAnswer {
 	case <-time.After(30 * time.Second):
 		st.t.Fatalf("no answer to %s", action)
 	}
-	return stationAnswer{}
+	return StationAnswer{}
 }
 
-// ok calls and fails the test on a CALLERROR.
-func (st *station) ok(action string, params any) map[string]any {
+// OK calls and fails the test on a CALLERROR.
+func (st *Station) OK(action string, params any) map[string]any {
 	st.t.Helper()
-	a := st.call(action, params)
+	a := st.Call(action, params)
 	if a.Error != nil {
 		st.t.Fatalf("%s answered %s: %s", action, a.Error.Code, a.Error.Message)
 	}
 	return a.Result
 }
 
-// on sets how the station answers a call from the central system.
-func (st *station) on(action string, h func(params map[string]any) (any, string)) {
+// On sets how the station answers a call from the central system: a result,
+// or a CALLERROR code.
+func (st *Station) On(action string, h func(params map[string]any) (any, string)) {
 	st.mu.Lock()
 	st.answer[action] = h
 	st.mu.Unlock()
 }
 
-// received lists the central system's calls of one action so far.
-func (st *station) received(action string) []map[string]any {
+// Received lists the central system's calls of one action so far.
+func (st *Station) Received(action string) []map[string]any {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var out []map[string]any
@@ -202,14 +198,15 @@ func (st *station) received(action string) []map[string]any {
 	return out
 }
 
-func accepted(map[string]any) (any, string) { return map[string]any{"status": "Accepted"}, "" }
+// Accepted answers {"status":"Accepted"}.
+func Accepted(map[string]any) (any, string) { return map[string]any{"status": "Accepted"}, "" }
 
 // defaultAnswers are what a cooperative station says to the after-boot
 // configuration and to profiles.
 func defaultAnswers() map[string]func(map[string]any) (any, string) {
 	return map[string]func(map[string]any) (any, string){
-		"ChangeConfiguration": accepted,
-		"SetChargingProfile":  accepted,
+		"ChangeConfiguration": Accepted,
+		"SetChargingProfile":  Accepted,
 		"SetVariables": func(p map[string]any) (any, string) {
 			var res []any
 			for _, d := range p["setVariableData"].([]any) {
@@ -221,6 +218,5 @@ func defaultAnswers() map[string]func(map[string]any) (any, string) {
 	}
 }
 
-func nowISO() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
-
-var _ = fmt.Sprintf
+// NowISO is now as OCPP spells a dateTime.
+func NowISO() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }

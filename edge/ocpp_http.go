@@ -1,0 +1,84 @@
+package edge
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/polis-edge/polis/protocols/ocpp"
+)
+
+// ocppRoutes: the OCPP operator interface. One route per charger and
+// action sends the call, waits for the charger's answer (ocpp
+// command_timeout) and returns it; the payload is the OCPP JSON payload of
+// the action, checked against the action's schema before it leaves, and the
+// answer is checked when it arrives. Every call is audited. The fleet's
+// remote commands use the same ocpp.Service paths. docs/ocpp.md lists them.
+func (d *Daemon) ocppRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/ocpp/chargers", d.operatorOnly("viewer", d.handleOCPPChargers))
+	mux.HandleFunc("GET /api/v1/ocpp/actions", d.operatorOnly("viewer", d.handleOCPPActions))
+	mux.HandleFunc("POST /api/v1/ocpp/chargers/{id}/calls/{action}", d.operatorOnly("operator", d.handleOCPPCall))
+}
+
+func (d *Daemon) handleOCPPChargers(w http.ResponseWriter, _ *http.Request, _ Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"connectors": d.ocpp.Snapshot(), "devices": d.ocpp.Devices()})
+}
+
+func (d *Daemon) handleOCPPActions(w http.ResponseWriter, _ *http.Request, _ Operator) {
+	writeJSON(w, http.StatusOK, map[string][]string{"ocpp1.6": ocpp.Actions16, "ocpp2.0.1": ocpp.Actions201})
+}
+
+// maxCallBody bounds an operator's payload (SendLocalList is the largest).
+const maxCallBody = 256 << 10
+
+func (d *Daemon) handleOCPPCall(w http.ResponseWriter, r *http.Request, op Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	id, action := r.PathValue("id"), r.PathValue("action")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "body: "+err.Error())
+		return
+	}
+	if len(body) > 0 && !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "body is not JSON")
+		return
+	}
+	res, err := d.ocpp.Send(r.Context(), id, action, body)
+	result := "done"
+	if err != nil {
+		result = "failed"
+	}
+	d.audit(op, "ocpp_"+action, id, json.RawMessage(orEmpty(body)), result, err)
+	var ce *ocpp.CallError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+	case errors.Is(err, ocpp.ErrUnknownAction):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ocpp.ErrBadPayload):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ocpp.ErrNotConnected):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, ocpp.ErrTimeout):
+		writeError(w, http.StatusGatewayTimeout, err.Error())
+	case errors.As(err, &ce):
+		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "code": ce.Code, "description": ce.Description})
+	default:
+		writeError(w, http.StatusBadGateway, err.Error())
+	}
+}
+
+func orEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("{}")
+	}
+	return b
+}
