@@ -110,7 +110,6 @@ type Buffer struct {
 	mu        sync.Mutex // guards the fields below up to wake
 	queue     []*request
 	queuedN   int               // samples in queue
-	urgent    bool              // a Delete is queued: commit without waiting for the window
 	drops     map[string]uint64 // counted, not yet taken by a commit
 	inflight  map[string]uint64 // taken by the commit in progress, not yet in st
 	closed    bool

@@ -31,9 +31,9 @@ func (b *Buffer) run() {
 		closing := b.closed
 		work := len(b.queue) > 0 || len(b.drops) > 0
 		wait := time.Until(lastCommit.Add(b.opt.CommitInterval))
-		if work && (closing || b.urgent || b.queuedN >= b.opt.CommitMaxSamples || wait <= 0) {
+		if work && (closing || b.queuedN >= b.opt.CommitMaxSamples || wait <= 0) {
 			batch, drops := b.queue, b.drops
-			b.queue, b.queuedN, b.urgent, b.drops = nil, 0, false, map[string]uint64{}
+			b.queue, b.queuedN, b.drops = nil, 0, map[string]uint64{}
 			b.inflight = drops
 			b.mu.Unlock()
 			lastCommit = time.Now()

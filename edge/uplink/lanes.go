@@ -45,6 +45,7 @@ type lanes struct {
 	tokens      float64 // backlog token bucket, in samples
 	refilled    time.Time
 	buf         []byte // reused for every batch's lines
+	lastLive    time.Time
 
 	// Fleet back-off (see handleAck): after a retry answer nothing is sent
 	// until hold; then one probe batch at a time until an ok comes back.

@@ -16,6 +16,11 @@ import (
 // not encode (a bug, not a fleet answer).
 const retryDelay = 5 * time.Second
 
+// defaultLiveInterval paces live batches: one per second at most (unless
+// full), so freshness stays about a second while 7,000 offices send at most
+// 7,000 live requests per second between them.
+const defaultLiveInterval = time.Second
+
 // Default back-off after a retry answer (InfluxDB down behind the fleet).
 const (
 	defaultRetryMin = 5 * time.Second
@@ -96,7 +101,13 @@ func (u *Uplink) fill(c paho.Client, l *lanes) error {
 			continue
 		}
 		progressed := false
-		if head := u.store.Head(); l.liveNext < head {
+		// Live samples go out at most once per LiveInterval unless a full
+		// batch is waiting: an office sends a bounded number of requests per
+		// second however its devices and commits are paced.
+		head := u.store.Head()
+		liveDue := l.liveNext < head && (head-l.liveNext >= uint64(u.opt.BatchSamples) || now.Sub(l.lastLive) >= u.liveInterval())
+		if liveDue {
+			l.lastLive = now
 			b, next, err := readBatch(u.store, l.buf, l.liveNext, head-1, u.opt.BatchSamples, u.opt.BatchBytes)
 			if err != nil {
 				return err
@@ -201,6 +212,13 @@ func (u *Uplink) handleAck(ctx context.Context, l *lanes, a wire.Ack) {
 		u.store.CountDrop("fleet_rejected", n)
 		u.log.Error("fleet rejected a whole batch", "seq", a.Seq, "last", a.Last, "error", a.Error)
 	}
+}
+
+func (u *Uplink) liveInterval() time.Duration {
+	if u.opt.LiveInterval > 0 {
+		return u.opt.LiveInterval
+	}
+	return defaultLiveInterval
 }
 
 func (u *Uplink) retryMin() time.Duration {

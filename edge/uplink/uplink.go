@@ -40,6 +40,9 @@ type Options struct {
 	// retry (default 5 s and 5 min): doubling, with jitter.
 	RetryMin time.Duration
 	RetryMax time.Duration
+	// LiveInterval is the least time between two live batches unless a full
+	// batch is waiting (default 1 s): it bounds the requests per office.
+	LiveInterval time.Duration
 	// Status returns the office status to publish (retained); Online is set here.
 	Status func() wire.Status
 	// Commands, if set, receives each message on the office's cmd topic (on

@@ -75,6 +75,12 @@ func startFleet(t *testing.T, addr string) *scriptedFleet {
 
 func (f *scriptedFleet) close() { f.closeOnce.Do(func() { f.srv.Close() }) }
 
+func (f *scriptedFleet) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches
+}
+
 func (f *scriptedFleet) distinct() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
