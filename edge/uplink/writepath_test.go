@@ -39,7 +39,7 @@ func TestWritePathBoundsCommitsAndBatchesPerOffice(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(s) * 2 * time.Millisecond) // sensors spread over the second, as in an office
-			tick := time.NewTicker(time.Second) // each sensor reports once a second
+			tick := time.NewTicker(time.Second)                 // each sensor reports once a second
 			defer tick.Stop()
 			for i := 0; ; i++ {
 				err := buf.Append(context.Background(), sample.Sample{Measurement: "env",
