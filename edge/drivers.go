@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/polis-edge/polis/protocols/ipcheck"
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/ocpp"
@@ -36,6 +37,13 @@ func (d *Daemon) buildDrivers() error {
 		}
 		d.mqtt = s
 		d.addDriver("mqtt", s)
+	}
+	if c := d.cfg.IPCheck; c != nil {
+		s, err := ipcheck.New(*c, d.sink, d.log.With("driver", "ipcheck"))
+		if err != nil {
+			return fmt.Errorf("ipcheck: %w", err)
+		}
+		d.addDriver("ipcheck", s)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/polis-edge/polis/protocols/ipcheck"
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/ocpp"
@@ -12,6 +13,8 @@ type Drivers struct {
 	Modbus *modbus.Config `yaml:"modbus"`
 	OCPP   *ocpp.Config   `yaml:"ocpp"`
 	MQTT   *mqtt.Config   `yaml:"mqtt"`
+	// IPCheck watches IP equipment (ATMs, kiosks) by TCP connect or HTTP GET.
+	IPCheck *ipcheck.Config `yaml:"ipcheck"`
 }
 
 func (d *Drivers) applyDefaults() {
@@ -24,6 +27,9 @@ func (d *Drivers) applyDefaults() {
 	if d.MQTT != nil {
 		c := d.MQTT.WithDefaults()
 		d.MQTT = &c
+	}
+	if d.IPCheck != nil {
+		d.IPCheck.ApplyDefaults()
 	}
 }
 
@@ -41,6 +47,11 @@ func (d Drivers) validate() []string {
 	}
 	if d.MQTT != nil {
 		if err := d.MQTT.Validate(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if d.IPCheck != nil {
+		if err := d.IPCheck.Validate(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
