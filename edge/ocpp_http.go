@@ -19,6 +19,75 @@ func (d *Daemon) ocppRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/ocpp/chargers", d.operatorOnly("viewer", d.handleOCPPChargers))
 	mux.HandleFunc("GET /api/v1/ocpp/actions", d.operatorOnly("viewer", d.handleOCPPActions))
 	mux.HandleFunc("POST /api/v1/ocpp/chargers/{id}/calls/{action}", d.operatorOnly("operator", d.handleOCPPCall))
+	mux.HandleFunc("POST /api/v1/ocpp/chargers/{id}/local-list", d.operatorOnly("operator", d.handleOCPPSyncList))
+	mux.HandleFunc("GET /api/v1/ocpp/tokens", d.operatorOnly("viewer", d.handleOCPPTokens))
+	mux.HandleFunc("PUT /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPPutToken))
+	mux.HandleFunc("DELETE /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPDeleteToken))
+}
+
+func (d *Daemon) handleOCPPTokens(w http.ResponseWriter, _ *http.Request, _ Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	tags, version := d.ocpp.Tags()
+	writeJSON(w, http.StatusOK, map[string]any{"version": version, "tokens": tags})
+}
+
+// handleOCPPPutToken creates or changes a token: {"group", "departure",
+// "status": Accepted|Blocked|Expired|Invalid|ConcurrentTx, "expiry", "parent"}.
+func (d *Daemon) handleOCPPPutToken(w http.ResponseWriter, r *http.Request, op Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	var tag ocpp.TagConfig
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tag); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	tag.ID, tag.Deleted = r.PathValue("token"), false
+	version, err := d.ocpp.PutTag(tag)
+	d.audit(op, "ocpp_put_token", tag.ID, tag, resultOf(err), err)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": version, "token": tag})
+}
+
+func (d *Daemon) handleOCPPDeleteToken(w http.ResponseWriter, r *http.Request, op Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	id := r.PathValue("token")
+	version, err := d.ocpp.DeleteTag(id)
+	d.audit(op, "ocpp_delete_token", id, nil, resultOf(err), err)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": version})
+}
+
+// handleOCPPSyncList sends the whole authorisation list to a charger now.
+func (d *Daemon) handleOCPPSyncList(w http.ResponseWriter, r *http.Request, op Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	id := r.PathValue("id")
+	status, err := d.ocpp.SyncLocalList(r.Context(), id)
+	d.audit(op, "ocpp_sync_local_list", id, nil, status, err)
+	if err != nil {
+		d.ocppError(w, err)
+		return
+	}
+	_, version := d.ocpp.Tags()
+	writeJSON(w, http.StatusOK, map[string]any{"charger": id, "status": status, "version": version})
 }
 
 func (d *Daemon) handleOCPPChargers(w http.ResponseWriter, _ *http.Request, _ Operator) {
@@ -57,10 +126,17 @@ func (d *Daemon) handleOCPPCall(w http.ResponseWriter, r *http.Request, op Opera
 		result = "failed"
 	}
 	d.audit(op, "ocpp_"+action, id, json.RawMessage(orEmpty(body)), result, err)
+	if err != nil {
+		d.ocppError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// ocppError maps a command's failure onto an HTTP status.
+func (d *Daemon) ocppError(w http.ResponseWriter, err error) {
 	var ce *ocpp.CallError
 	switch {
-	case err == nil:
-		writeJSON(w, http.StatusOK, res)
 	case errors.Is(err, ocpp.ErrUnknownAction):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ocpp.ErrBadPayload):

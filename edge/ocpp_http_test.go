@@ -153,6 +153,18 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 	if code != 200 || strings.Count(body, `"ocpp_`) < n {
 		t.Errorf("audit has %d ocpp_ entries, want at least %d", strings.Count(body, `"ocpp_`), n)
 	}
+	// Tokens: create, block, list; the list goes to a charger on demand.
+	req, _ := http.NewRequest("PUT", "http://"+d.HTTPAddr()+"/api/v1/ocpp/tokens/FEEDF00D", strings.NewReader(`{"group":"fleet","departure":"06:45","status":"Blocked"}`))
+	req.Header.Set("Authorization", "Bearer installer-token-0123456789")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT token: %v %v", resp, err)
+	}
+	if code, body := authGet(t, "http://"+d.HTTPAddr()+"/api/v1/ocpp/tokens", "guest-token-0123456789"); code != 200 || !strings.Contains(body, `"FEEDF00D"`) || !strings.Contains(body, `"Blocked"`) {
+		t.Errorf("tokens: %d %s", code, body)
+	}
+	if code, body := postJSON(t, base+"CP16/local-list", "installer-token-0123456789", ``); code != 200 || body["status"] != "Accepted" {
+		t.Errorf("local list sync: %d %v", code, body)
+	}
 	if want := len(ocpp.Actions16) + len(ocpp.Actions201); n != want {
 		t.Errorf("%d calls answered, want %d (every action of both versions)", n, want)
 	}

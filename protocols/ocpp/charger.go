@@ -32,6 +32,7 @@ type charger struct {
 	online     bool
 	since      time.Time
 	configured bool                // post-boot configuration sent
+	bootAsked  bool                // TriggerMessage BootNotification sent (no boot on record)
 	open       map[string]*Session // open sessions by transaction id
 	problems   map[string]string   // active NotifyEvent problems: component.variable → tech info
 

@@ -61,9 +61,17 @@ type AuthConfig struct {
 
 // TagConfig is one RFID tag (idTag / idToken).
 type TagConfig struct {
-	ID        string `yaml:"id"`
-	Group     string `yaml:"group"`
-	Departure string `yaml:"departure"` // HH:MM, fleet vans only
+	ID        string `yaml:"id" json:"id"`
+	Group     string `yaml:"group" json:"group"`
+	Departure string `yaml:"departure" json:"departure,omitempty"` // HH:MM, fleet vans only
+	// Status is Accepted (default), Blocked, Expired, Invalid or
+	// ConcurrentTx; an Accepted tag past Expiry answers Expired.
+	Status string    `yaml:"status" json:"status,omitempty"`
+	Expiry time.Time `yaml:"expiry" json:"expiry,omitzero"`
+	// Parent is the group token (1.6 parentIdTag, 2.0.1 groupIdToken) that
+	// lets a charger authorise the group locally (Master Pass, C47-C49).
+	Parent  string `yaml:"parent" json:"parent,omitempty"`
+	Deleted bool   `yaml:"-" json:"deleted,omitempty"`
 }
 
 // Tag groups the rules know about.
@@ -212,21 +220,22 @@ func (c *Config) Validate() error {
 	tags := map[string]bool{}
 	for i, t := range c.Auth.Tags {
 		key := fmt.Sprintf("auth.tags[%d]", i)
-		if t.ID == "" || len(t.ID) > 20 {
-			bad(key+".id", "must be 1-20 characters (OCPP idTag)")
+		if err := t.validate(); err != nil {
+			switch {
+			case strings.Contains(err.Error(), "departure"):
+				bad(key+".departure", "%v", err)
+			case strings.Contains(err.Error(), "group"):
+				bad(key+".group", "%v", err)
+			case strings.Contains(err.Error(), "status"):
+				bad(key+".status", "%v", err)
+			default:
+				bad(key+".id", "%v", err)
+			}
 		}
 		if tags[strings.ToUpper(t.ID)] {
 			bad(key+".id", "duplicate %q", t.ID)
 		}
 		tags[strings.ToUpper(t.ID)] = true
-		if t.Group == "" {
-			bad(key+".group", "required (fleet, public, ...)")
-		}
-		if t.Departure != "" {
-			if _, err := time.Parse("15:04", t.Departure); err != nil {
-				bad(key+".departure", "must be HH:MM")
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package ocpp
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -139,14 +140,24 @@ func (s *Service) boot(id string, info bootInfo) (string, error) {
 // after an accepted boot: by then the charger has our BootNotification answer,
 // so our requests cannot overtake it.
 func (s *Service) afterMessage(id string, configure func()) {
-	run := false
+	run, askBoot := false, false
 	_ = s.do(id, func(c *charger) error {
 		run = c.Registered == "Accepted" && !c.configured
 		c.configured = c.configured || run
+		// Connected and authenticated, but no boot on record (the edge's
+		// state was wiped): ask for one instead of treating it as unknown.
+		askBoot = c.Registered == "" && !c.bootAsked
+		c.bootAsked = c.bootAsked || askBoot
 		return nil
 	})
 	if run {
 		go configure()
+	}
+	if askBoot {
+		go func() {
+			st, err := s.Trigger(context.Background(), id, 0, "BootNotification")
+			s.log.Info("ocpp: no boot on record, asked for one", "charger", id, "status", st, "err", err)
+		}()
 	}
 }
 

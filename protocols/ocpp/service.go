@@ -75,8 +75,12 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 	if err != nil {
 		return nil, err
 	}
+	tags, err := newTagList(cfg.Auth, db)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
-		cfg: cfg, log: logger, sink: sink, store: st, tags: newTagList(cfg.Auth),
+		cfg: cfg, log: logger, sink: sink, store: st, tags: tags,
 		stats: newCounters(), chargers: chargers,
 		rejected: map[string]rejection{}, quit: make(chan struct{}),
 	}

@@ -23,18 +23,22 @@ type txStart struct {
 // startTx opens a session. A start the charger repeats (its answer was lost,
 // or it replays its offline queue) gets the same session back, not a new one;
 // its events were queued with the session the first time (outbox.go).
-func (s *Service) startTx(in txStart) (*Session, bool, error) {
+// The tag's answer is Invalid for a charger whose registration is not
+// Accepted (Pending, Rejected): it must not start charging yet.
+func (s *Service) startTx(in txStart) (*Session, TagConfig, error) {
 	// 2.0.1 may leave the EVSE out of Started; 1.6 connectors count from 1.
 	if err := s.checkConnector(in.charger, in.connector, in.txID != ""); err != nil {
-		return nil, false, err
+		return nil, TagConfig{}, err
 	}
 	in.at, _ = s.deviceTime(in.charger, in.at)
-	ok, tag := s.tags.authorize(in.idTag)
+	_, tag := s.tags.authorize(in.idTag)
 	var out *Session
 	var q queued
 	err := s.do(in.charger, func(c *charger) error {
-		if c.Registered != "Accepted" {
-			ok = false
+		// A configured charger whose boot the edge never saw (state wiped)
+		// is not refused: its Authorize was just Accepted (see afterMessage).
+		if c.Registered != "Accepted" && !(c.Registered == "" && s.isKnown(in.charger)) {
+			tag.Status = TagInvalid
 		}
 		if dup := findStart(c, in); dup != nil {
 			out = dup
@@ -74,10 +78,10 @@ func (s *Service) startTx(in txStart) (*Session, bool, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, TagConfig{}, err
 	}
 	s.deliver(q)
-	return out, ok, nil
+	return out, tag, nil
 }
 
 func findStart(c *charger, in txStart) *Session {

@@ -33,11 +33,15 @@ func (s *Service) newCentralSystem16() ocpp16.CentralSystem {
 	return cs
 }
 
-func tagInfo(ok bool) *types.IdTagInfo {
-	if ok {
-		return types.NewIdTagInfo(types.AuthorizationStatusAccepted)
+// tagInfo is 1.6 idTagInfo: status, expiry, and the parent (group) tag so
+// the charger can authorise the group locally.
+func tagInfo(tag TagConfig) *types.IdTagInfo {
+	info := types.NewIdTagInfo(types.AuthorizationStatus(tag.Status))
+	if !tag.Expiry.IsZero() {
+		info.ExpiryDate = types.NewDateTime(tag.Expiry)
 	}
-	return types.NewIdTagInfo(types.AuthorizationStatusInvalid)
+	info.ParentIdTag = tag.Parent
+	return info
 }
 
 func when(dt *types.DateTime) time.Time {
@@ -73,17 +77,17 @@ func (h handler16) OnStatusNotification(id string, r *core.StatusNotificationReq
 }
 
 func (h handler16) OnAuthorize(id string, r *core.AuthorizeRequest) (*core.AuthorizeConfirmation, error) {
-	ok, _ := h.s.tags.authorize(r.IdTag)
-	return core.NewAuthorizationConfirmation(tagInfo(ok)), nil
+	_, tag := h.s.tags.authorize(r.IdTag)
+	return core.NewAuthorizationConfirmation(tagInfo(tag)), nil
 }
 
 func (h handler16) OnStartTransaction(id string, r *core.StartTransactionRequest) (*core.StartTransactionConfirmation, error) {
-	ss, ok, err := h.s.startTx(txStart{charger: id, connector: r.ConnectorId, idTag: r.IdTag, meterWh: float64(r.MeterStart), meterSeen: true, at: when(r.Timestamp)})
+	ss, tag, err := h.s.startTx(txStart{charger: id, connector: r.ConnectorId, idTag: r.IdTag, meterWh: float64(r.MeterStart), meterSeen: true, at: when(r.Timestamp)})
 	if err != nil {
 		return nil, err
 	}
 	txID, _ := strconv.Atoi(ss.TransactionID)
-	return core.NewStartTransactionConfirmation(tagInfo(ok), txID), nil
+	return core.NewStartTransactionConfirmation(tagInfo(tag), txID), nil
 }
 
 func (h handler16) OnStopTransaction(id string, r *core.StopTransactionRequest) (*core.StopTransactionConfirmation, error) {
@@ -104,8 +108,8 @@ func (h handler16) OnStopTransaction(id string, r *core.StopTransactionRequest) 
 	}
 	conf := core.NewStopTransactionConfirmation()
 	if r.IdTag != "" {
-		ok, _ := h.s.tags.authorize(r.IdTag)
-		conf.IdTagInfo = tagInfo(ok)
+		_, tag := h.s.tags.authorize(r.IdTag)
+		conf.IdTagInfo = tagInfo(tag)
 	}
 	return conf, nil
 }
@@ -171,6 +175,7 @@ func (s *Service) configure16(id string) {
 		}
 	}
 	s.reinstallDefault(id)
+	s.syncLocalListIfStale(id)
 }
 
 func profiles16() []*ocpp.Profile {

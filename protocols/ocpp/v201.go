@@ -84,11 +84,17 @@ func when201(dt *types.DateTime) time.Time {
 	return dt.Time
 }
 
-func tokenInfo(ok bool) *types.IdTokenInfo {
-	if ok {
-		return types.NewIdTokenInfo(types.AuthorizationStatusAccepted)
+// tokenInfo is 2.0.1 idTokenInfo: status, cache expiry, and the group token
+// (Master Pass, local group authorisation C47-C49).
+func tokenInfo(tag TagConfig) *types.IdTokenInfo {
+	info := types.NewIdTokenInfo(types.AuthorizationStatus(tag.Status))
+	if !tag.Expiry.IsZero() {
+		info.CacheExpiryDateTime = types.NewDateTime(tag.Expiry)
 	}
-	return types.NewIdTokenInfo(types.AuthorizationStatusInvalid)
+	if tag.Parent != "" {
+		info.GroupIdToken = &types.GroupIdToken{IdToken: tag.Parent, Type: types.IdTokenTypeCentral}
+	}
+	return info
 }
 
 func (h handler201) OnBootNotification(id string, r *provisioning.BootNotificationRequest) (*provisioning.BootNotificationResponse, error) {
@@ -122,8 +128,8 @@ func (h handler201) OnStatusNotification(id string, r *availability.StatusNotifi
 }
 
 func (h handler201) OnAuthorize(id string, r *authorization.AuthorizeRequest) (*authorization.AuthorizeResponse, error) {
-	ok, _ := h.s.tags.authorize(r.IdToken.IdToken)
-	return authorization.NewAuthorizationResponse(*tokenInfo(ok)), nil
+	_, tag := h.s.tags.authorize(r.IdToken.IdToken)
+	return authorization.NewAuthorizationResponse(*tokenInfo(tag)), nil
 }
 
 func (h handler201) OnMeterValues(id string, r *meter.MeterValuesRequest) (*meter.MeterValuesResponse, error) {
@@ -154,8 +160,8 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 	idTag := ""
 	if r.IDToken != nil {
 		idTag = r.IDToken.IdToken
-		ok, _ := h.s.tags.authorize(idTag)
-		resp.IDTokenInfo = tokenInfo(ok)
+		_, tag := h.s.tags.authorize(idTag)
+		resp.IDTokenInfo = tokenInfo(tag)
 	}
 	if r.EventType == transactions.TransactionEventStarted {
 		// Without a register in Started (allowed), the first one seen in the
@@ -164,12 +170,12 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 		if start.meterSeen {
 			start.meterWh = h.s.energyAt(id, evse, samples)
 		}
-		_, ok, err := h.s.startTx(start)
+		_, tag, err := h.s.startTx(start)
 		if err != nil {
 			return nil, err
 		}
 		if r.IDToken != nil {
-			resp.IDTokenInfo = tokenInfo(ok)
+			resp.IDTokenInfo = tokenInfo(tag)
 		}
 	} else if r.IDToken != nil {
 		// E02: cable first, the token comes in an Updated (or Ended) event.
@@ -294,6 +300,7 @@ func (s *Service) configure201(id string) {
 		s.log.Warn("ocpp: charger refused configuration", "charger", id, "status", status, "err", err)
 	}
 	s.reinstallDefault(id)
+	s.syncLocalListIfStale(id)
 }
 
 var _ ocpp.Request = (*remotecontrol.TriggerMessageRequest)(nil)
