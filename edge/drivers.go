@@ -2,12 +2,12 @@ package edge
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/polis-edge/polis/protocols/ipcheck"
 	"github.com/polis-edge/polis/protocols/modbus"
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/ocpp"
+	"github.com/polis-edge/polis/protocols/promtext"
 )
 
 // buildDrivers creates the device services named in the config. Each protocol
@@ -55,7 +55,7 @@ func (d *Daemon) addDriver(name string, drv driver) {
 
 // metricsWriter is implemented by drivers with metrics of their own.
 type metricsWriter interface {
-	WriteMetrics(w io.Writer) error
+	Metrics(p *promtext.Writer)
 }
 
 // MQTT is the office broker service, nil when the config has no mqtt section.

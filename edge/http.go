@@ -85,7 +85,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	w.Header().Set("Content-Type", promtext.ContentType)
 	st := d.status()
 	m := promtext.New(w)
 	m.Gauge("polis_edge_up", "1 while the daemon runs.", 1, "office", st.Office, "version", st.Version)
@@ -116,9 +116,13 @@ func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 				"device", dev.ID, "counter", k)
 		}
 	}
+	for _, drv := range st.Drivers {
+		m.Gauge("polis_edge_driver_up", "1 while the driver runs, 0 while it waits for a restart.", b2f(drv.State == DriverRunning), "driver", drv.Name)
+		m.Counter("polis_edge_driver_restarts_total", "Restarts after a failure.", float64(drv.Restarts), "driver", drv.Name)
+	}
 	for _, drv := range d.drivers {
 		if mw, ok := drv.(metricsWriter); ok {
-			mw.WriteMetrics(w)
+			mw.Metrics(m)
 		}
 	}
 	var ms runtime.MemStats
@@ -126,6 +130,9 @@ func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	m.Gauge("polis_edge_go_heap_bytes", "Go heap in use.", float64(ms.HeapAlloc))
 	m.Gauge("polis_edge_go_sys_bytes", "Memory obtained from the OS by Go.", float64(ms.Sys))
 	m.Gauge("polis_edge_goroutines", "Goroutines.", float64(runtime.NumGoroutine()))
+	if err := m.Flush(); err != nil {
+		d.log.Error("metrics page", "err", err)
+	}
 }
 
 func b2f(b bool) float64 {

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/registry"
 	"github.com/polis-edge/polis/protocols/sample"
@@ -116,7 +119,11 @@ func TestEndToEndBatchesReachInfluxWithRegistryTags(t *testing.T) {
 		t.Fatalf("readyz = %d", code)
 	}
 	metrics := httpText(t, base+"/metrics")
-	for _, want := range []string{`polis_fleet_batches_total{status="ok"} 2`, `polis_fleet_samples_total{result="accepted",reason=""} 101`, "polis_fleet_offices_online 1"} {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(metrics)); err != nil {
+		t.Fatalf("/metrics is not valid exposition: %v\n%s", err, metrics)
+	}
+	for _, want := range []string{`polis_fleet_batches_total{status="ok"} 2`, `polis_fleet_samples_total{reason="",result="accepted"} 101`, "polis_fleet_offices_online 1"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}

@@ -150,5 +150,5 @@ func (f *Fleet) WriteMetrics(w io.Writer) error {
 	p.Gauge("go_memstats_heap_alloc_bytes", "Heap bytes allocated and in use.", float64(ms.HeapAlloc))
 	p.Gauge("go_memstats_sys_bytes", "Bytes obtained from the OS.", float64(ms.Sys))
 	p.Gauge("go_goroutines", "Goroutines.", float64(runtime.NumGoroutine()))
-	return p.Err()
+	return p.Flush()
 }

@@ -42,6 +42,12 @@ func (s *Service) Rejected() map[[2]string]uint64 { return s.stats.snapshot() }
 // refusals per device and reason.
 func (s *Service) WriteMetrics(w io.Writer) error {
 	p := promtext.New(w)
+	s.Metrics(p)
+	return p.Flush()
+}
+
+// Metrics adds the service's metrics to p (the edge's /metrics page).
+func (s *Service) Metrics(p *promtext.Writer) {
 	devs := s.Devices()
 	for _, d := range devs {
 		up := 0.0
@@ -65,5 +71,4 @@ func (s *Service) WriteMetrics(w io.Writer) error {
 	for _, k := range keys {
 		p.Counter("polis_mqtt_rejected_total", "messages or fields refused, by device and reason", float64(snap[k]), "device", k[0], "reason", k[1])
 	}
-	return p.Err()
 }
