@@ -184,16 +184,18 @@ func (f *front) closeAll() {
 	}
 }
 
-// serverTLS builds the listener's TLS config for profiles 2 and 3.
-func serverTLS(cfg *Config) (*tls.Config, error) {
+// serverTLS builds the listener's TLS config for profiles 2 and 3: TLS 1.2
+// and 1.3, the whitepaper's suites, an RSA or ECDSA key as configured, and
+// a certificate reloaded from disk when it changes.
+func serverTLS(cfg *Config, log *slog.Logger) (*tls.Config, error) {
 	if cfg.profile() < 2 {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 	if err != nil {
-		return nil, fmt.Errorf("ocpp.tls: load cert/key: %w", err)
+		return nil, err
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites12}
 	if cfg.profile() == 3 {
 		pool, err := loadPool(cfg.TLS.ClientCA)
 		if err != nil {
@@ -205,12 +207,12 @@ func serverTLS(cfg *Config) (*tls.Config, error) {
 	return tc, nil
 }
 
-func listen(cfg *Config) (net.Listener, error) {
+func listen(cfg *Config, log *slog.Logger) (net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("ocpp: listen %s: %w", cfg.Listen, err)
 	}
-	tc, err := serverTLS(cfg)
+	tc, err := serverTLS(cfg, log)
 	if err != nil {
 		ln.Close()
 		return nil, err

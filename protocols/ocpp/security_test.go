@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -234,4 +235,87 @@ func TestSecurityDefault_Profile1AndNoInsecureOnNetwork(t *testing.T) {
 			t.Errorf("profile 0 on %s (force %v): %v", tc.listen, tc.force, err)
 		}
 	}
+}
+
+// Profile 2 offers TLS 1.2 with the whitepaper's suites (including the plain
+// RSA key exchange TLS_RSA_WITH_AES_128_GCM_SHA256 older chargers use, and
+// the ECDHE suites) and TLS 1.3, with an RSA or an ECDSA key; a renewed
+// certificate is served without a restart.
+func TestTLS_SuitesKeysAndReload(t *testing.T) {
+	p := newPKI(t)
+	for _, keyType := range []string{"rsa", "ecdsa"} {
+		t.Run(keyType, func(t *testing.T) {
+			certPath, keyPath := p.issueKey(t, "edge-"+keyType, keyType)
+			cfg := baseConfig()
+			cfg.SecurityProfile = ocpp.Profile(2)
+			cfg.TLS = ocpp.TLSConfig{Cert: certPath, Key: keyPath}
+			h := start(t, cfg, openDB(t), &recorder{})
+			url := "wss://" + h.svc.Addr().String() + "/ocpp"
+			suites := map[string][]uint16{
+				"ecdsa": {tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
+				"rsa":   {tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+			}[keyType]
+			for _, suite := range suites {
+				tc := &tls.Config{RootCAs: p.caPool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}}
+				if got := dialStatus(t, url, "CP01", "CP01", testPassword, tc); got != http.StatusSwitchingProtocols {
+					t.Errorf("TLS 1.2 %s: %d", tls.CipherSuiteName(suite), got)
+				}
+			}
+			tc13 := &tls.Config{RootCAs: p.caPool, MinVersion: tls.VersionTLS13}
+			if got := dialStatus(t, url, "CP01", "CP01", testPassword, tc13); got != http.StatusSwitchingProtocols {
+				t.Errorf("TLS 1.3: %d", got)
+			}
+			// Renewal: new files at the same paths, served to the next charger.
+			serial := func() string {
+				conn, err := tls.Dial("tcp", h.svc.Addr().String(), &tls.Config{RootCAs: p.caPool})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+			}
+			before := serial()
+			newCert, newKey := p.issueKey(t, "renewed-"+keyType, keyType)
+			for src, dst := range map[string]string{newCert: certPath, newKey: keyPath} {
+				b, _ := os.ReadFile(src)
+				if err := os.WriteFile(dst, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			later := time.Now().Add(time.Second)
+			os.Chtimes(certPath, later, later)
+			os.Chtimes(keyPath, later, later)
+			if after := serial(); after == before {
+				t.Errorf("certificate not reloaded: serial still %s", after)
+			}
+		})
+	}
+}
+
+// issueKey makes a server certificate with an RSA or ECDSA key.
+func (p *pki) issueKey(t *testing.T, cn, keyType string) (string, string) {
+	var pub any
+	var kder []byte
+	var kpem string
+	switch keyType {
+	case "rsa":
+		key, _ := rsa.GenerateKey(rand.Reader, 2048)
+		pub, kder, kpem = &key.PublicKey, x509.MarshalPKCS1PrivateKey(key), "RSA PRIVATE KEY"
+	default:
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		kder, _ = x509.MarshalECPrivateKey(key)
+		pub, kpem = &key.PublicKey, "EC PRIVATE KEY"
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, pub, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(p.dir, cn+".pem"), filepath.Join(p.dir, cn+".key")
+	writePEM(t, certPath, "CERTIFICATE", der)
+	writePEM(t, keyPath, kpem, kder)
+	return certPath, keyPath
 }

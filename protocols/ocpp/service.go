@@ -102,7 +102,7 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 	s.front = newFront(&s.cfg, logger, s.stats)
 	s.cs16 = s.newCentralSystem16()
 	s.cs201 = s.newCSMS201()
-	s.ln, err = listen(&s.cfg)
+	s.ln, err = listen(&s.cfg, logger)
 	if err != nil {
 		return nil, err
 	}
