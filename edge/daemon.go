@@ -59,6 +59,8 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
+
+	remoteMu sync.Mutex // one remote config applied at a time (remoteconfig.go)
 }
 
 // driver is a device service (Modbus, OCPP, MQTT) as the daemon sees it.
@@ -161,7 +163,7 @@ func (d *Daemon) newUplink() (*uplink.Uplink, error) {
 		TLS: tlsCfg, BatchSamples: u.BatchSamples, BatchBytes: int(u.BatchBytes), Window: u.Window,
 		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, ReconnectMin: u.ReconnectMin,
 		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, Status: d.statusMessage, Logger: d.log,
-		Commands: d.onRemoteCommand,
+		Commands: d.onRemoteCommand, Config: d.onRemoteConfig,
 	}, d.buf), nil
 }
 

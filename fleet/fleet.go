@@ -26,6 +26,7 @@ import (
 	"github.com/polis-edge/polis/fleet/influx"
 	"github.com/polis-edge/polis/fleet/ingest"
 	"github.com/polis-edge/polis/fleet/registry"
+	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/state"
 	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/uplink"
@@ -63,6 +64,7 @@ type Fleet struct {
 	audit    *audit.Log
 	alarms   *alarms.Manager
 	commands *commands.Commands
+	configs  *remoteconfig.Configs
 	webhooks *alarms.Webhooks
 	stopHook context.CancelFunc
 
@@ -126,6 +128,7 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		f.closeState()
 		return nil, fmt.Errorf("load commands: %w", err)
 	}
+	f.configs = remoteconfig.New(f.store, f.bus, log)
 	f.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		f.bus.Close()
@@ -133,7 +136,8 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		f.closeState()
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Commands: f.commands, History: history.New(cfg.Influx), Backup: f.store.Backup},
+	f.api = httpapi.New(httpapi.Deps{Source: f, Users: f.users, Audit: f.audit, Alarms: f.alarms, Commands: f.commands, History: history.New(cfg.Influx), Backup: f.store.Backup,
+		Configs: f.configs},
 		httpapi.Options{SessionTTL: cfg.HTTP.SessionTTL, TLS: cfg.HTTP.TLS.Cert != "", MaxBody: cfg.HTTP.MaxBody,
 			LoginPerMinute: cfg.HTTP.LoginPerMinute}, log)
 	f.httpSrv = &http.Server{Handler: f.api, ReadHeaderTimeout: 10 * time.Second}
@@ -183,6 +187,13 @@ func (f *Fleet) Run(ctx context.Context) error {
 			f.commands.Result(office, payload) // one small state write; results are rare
 		}
 	})
+	if err == nil {
+		err = f.bus.Subscribe(uplink.Wildcard(uplink.KindConfigApplied), func(topic string, payload []byte) {
+			if office, kind, ok := uplink.SplitTopic(topic); ok && kind == uplink.KindConfigApplied {
+				f.configs.Ack(office, payload)
+			}
+		})
+	}
 	if err == nil {
 		err = f.startBus()
 	}

@@ -49,7 +49,10 @@ type Options struct {
 	// paho's goroutine: hand it over, do not block); reply publishes on
 	// cmd/result over the connection the command came in on.
 	Commands func(payload []byte, reply func([]byte) error)
-	Logger   *slog.Logger
+	// Config, if set, receives the retained desired config; reply publishes
+	// (retained) on config/applied.
+	Config func(payload []byte, reply func([]byte) error)
+	Logger *slog.Logger
 }
 
 // Stats are the uplink's counters, for metrics and the status API.
@@ -202,10 +205,13 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("subscribe %s: %w", ackTopic, err)
 	}
-	if u.opt.Commands != nil {
-		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, wire.KindCmd), 1, u.onCommand)); err != nil {
+	for kind, h := range map[string]func([]byte, func([]byte) error){wire.KindCmd: u.opt.Commands, wire.KindConfig: u.opt.Config} {
+		if h == nil {
+			continue
+		}
+		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, kind), 1, u.remote(h, kind))); err != nil {
 			c.Disconnect(0)
-			return nil, fmt.Errorf("subscribe commands: %w", err)
+			return nil, fmt.Errorf("subscribe %s: %w", kind, err)
 		}
 	}
 	u.setConnected(true)
@@ -252,14 +258,22 @@ func (u *Uplink) onAck(_ paho.Client, m paho.Message) {
 	}
 }
 
-func (u *Uplink) onCommand(c paho.Client, m paho.Message) {
-	u.opt.Commands(m.Payload(), func(b []byte) error {
-		t := c.Publish(wire.Topic(u.opt.Office, wire.KindCmdResult), 1, false, b)
-		if !t.WaitTimeout(30 * time.Second) {
-			return errors.New("publish command result: timeout")
-		}
-		return t.Error()
-	})
+// remote hands a fleet message (cmd, config) to h; the reply goes to
+// cmd/result (not retained) or config/applied (retained).
+func (u *Uplink) remote(h func([]byte, func([]byte) error), kind string) paho.MessageHandler {
+	replyKind, retain := wire.KindCmdResult, false
+	if kind == wire.KindConfig {
+		replyKind, retain = wire.KindConfigApplied, true
+	}
+	return func(c paho.Client, m paho.Message) {
+		h(m.Payload(), func(b []byte) error {
+			t := c.Publish(wire.Topic(u.opt.Office, replyKind), 1, retain, b)
+			if !t.WaitTimeout(30 * time.Second) {
+				return errors.New("publish " + replyKind + ": timeout")
+			}
+			return t.Error()
+		})
+	}
 }
 
 func (u *Uplink) publishStatus(c paho.Client, online bool) { u.publish(c, u.status(), online) }

@@ -102,7 +102,21 @@ var cases = map[string]routeCase{
 		return "/api/v1/offices/" + office(out) + "/sessions", nil
 	}, scoped: true},
 	"GET /api/v1/sessions/export.csv": {req: func(*env, string, bool) (string, any) { return "/api/v1/sessions/export.csv", nil }},
-	"GET /api/v1/audit":               {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
+	"GET /api/v1/offices/{id}/config": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/config", nil
+	}, scoped: true},
+	"POST /api/v1/offices/{id}/config": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/config", configPushRequest{YAML: "office: {id: \"" + office(out) + "\"}\n"}
+	}, scoped: true},
+	"GET /api/v1/config/templates": {req: func(*env, string, bool) (string, any) { return "/api/v1/config/templates", nil }},
+	"PUT /api/v1/config/templates/{name}": {req: func(*env, string, bool) (string, any) {
+		return "/api/v1/config/templates/std", templateRequest{Text: "office: {id: \"{{.Office.ID}}\"}\n"}
+	}},
+	"POST /api/v1/config/rollout": {req: func(e *env, _ string, out bool) (string, any) {
+		e.cfgs.PutTemplate("std", "office: {id: \"{{.Office.ID}}\"}\n", "test")
+		return "/api/v1/config/rollout", rolloutRequest{Template: "std", Offices: []string{office(out)}}
+	}, scoped: true},
+	"GET /api/v1/audit": {req: func(*env, string, bool) (string, any) { return "/api/v1/audit", nil }, marker: "10001"},
 }
 
 func alarmReq(action string) func(*env, string, bool) (string, any) {

@@ -20,6 +20,7 @@ import (
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
+	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/state"
 	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/testserver"
@@ -51,6 +52,7 @@ type env struct {
 	st     *state.Bolt
 	tokens map[string]string // user -> API token
 	cmds   *commands.Commands
+	cfgs   *remoteconfig.Configs
 	sent   published
 	log    *testserver.SyncBuffer
 }
@@ -97,6 +99,7 @@ func newEnv(t *testing.T, opt Options, in ...*testserver.InfluxDB) *env {
 	for _, o := range officeList {
 		e.reg.RecordStatus(o.ID, uplink.Status{Office: o.ID, Online: true, Devices: map[string]string{"dev1": "ok"}}, time.Now())
 	}
+	e.cfgs = remoteconfig.New(st, &e.sent, log)
 	e.cmds, err = commands.New(st, &e.sent, time.Minute, log)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +122,7 @@ func newEnv(t *testing.T, opt Options, in ...*testserver.InfluxDB) *env {
 	if opt.LoginPerMinute == 0 {
 		opt.LoginPerMinute = 1000
 	}
-	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Commands: e.cmds, Backup: st.Backup,
+	e.api = New(Deps{Source: regSource{e.reg}, Users: e.users, Audit: e.audit, Alarms: e.alarms, Commands: e.cmds, Backup: st.Backup, Configs: e.cfgs,
 		History: history.New(influx)}, opt, log)
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)

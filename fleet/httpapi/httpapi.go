@@ -21,6 +21,7 @@ import (
 	"github.com/polis-edge/polis/fleet/commands"
 	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
+	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/users"
 )
 
@@ -41,6 +42,7 @@ type Deps struct {
 	Alarms   *alarms.Manager
 	Commands *commands.Commands
 	History  *history.Client
+	Configs  *remoteconfig.Configs
 	// Backup writes a consistent copy of the state file while the fleet runs.
 	Backup func(io.Writer) (int64, error)
 }
@@ -116,6 +118,7 @@ func New(d Deps, opt Options, log *slog.Logger) *API {
 	a.userRoutes()
 	a.commandRoutes()
 	a.historyRoutes()
+	a.configRoutes()
 	a.route("GET", "/api/v1/audit", users.Admin, a.auditList)
 	a.route("GET", "/api/v1/backup", users.Admin, a.backup)
 

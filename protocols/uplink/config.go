@@ -1,0 +1,29 @@
+package uplink
+
+import "time"
+
+// ConfigPush is the fleet's desired edge config on polis/v1/<office>/config
+// (QoS 1, retained, so an office offline during the push gets it when it
+// returns).
+type ConfigPush struct {
+	Version int64     `json:"version"` // per office, increasing
+	YAML    string    `json:"yaml"`    // the whole edge config file
+	User    string    `json:"user"`
+	Time    time.Time `json:"time"`
+}
+
+// Config apply outcomes.
+const (
+	ConfigApplied = "applied" // validated, stored; hot sections in force, RestartNeeded lists the others
+	ConfigRefused = "refused" // did not validate or is not allowed remotely: the running config stays
+)
+
+// ConfigAck is the edge's answer on polis/v1/<office>/config/applied
+// (QoS 1, retained: the fleet sees the last outcome after its own restart).
+type ConfigAck struct {
+	Version       int64     `json:"version"`
+	Status        string    `json:"status"`
+	Reason        string    `json:"reason,omitempty"`
+	RestartNeeded []string  `json:"restart_needed,omitempty"`
+	Time          time.Time `json:"time"`
+}
