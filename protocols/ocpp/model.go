@@ -53,6 +53,8 @@ type Session struct {
 	// EV charging needs (2.0.1 NotifyEVChargingNeeds, K15), for the van rules.
 	EVDeparture  time.Time `json:"ev_departure,omitzero"`
 	EnergyNeedWh float64   `json:"energy_need_wh,omitempty"`
+	// SeqNext is the next 2.0.1 TransactionEvent seqNo expected.
+	SeqNext int `json:"seq_next,omitempty"`
 }
 
 // EnergyWh is the energy delivered so far (or in total once stopped).

@@ -183,6 +183,13 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 			return nil, err
 		}
 	}
+	from, to, err := h.s.trackSeq(id, txID, r.SequenceNo)
+	if err != nil {
+		return nil, err
+	}
+	if to > from {
+		go h.s.checkGap(id, txID, from, to)
+	}
 	if len(samples) > 0 && evse > 0 {
 		if err := h.s.meter(id, evse, txID, samples); err != nil {
 			return nil, err
