@@ -20,7 +20,7 @@ func TestMetricsPageIsValidExposition(t *testing.T) {
 		{ID: "th-hall", Password: "p", Preset: "zigbee2mqtt"},
 		{ID: "th-wc", Password: "p", Preset: "zigbee2mqtt"},
 	}}
-	*cfg.MQTT = cfg.MQTT.WithDefaults()
+	cfg.MQTT.ApplyDefaults()
 	d, _ := startEdge(t, cfg)
 	appendSamples(t, d, 0, 10)
 	resp, err := http.Get("http://" + d.HTTPAddr() + "/metrics")

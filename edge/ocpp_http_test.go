@@ -105,7 +105,7 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 	}
 	cfg.OCPP = &ocpp.Config{Listen: "127.0.0.1:0", CommandTimeout: 10 * time.Second, Chargers: []ocpp.ChargerConfig{
 		{ID: "CP16", Password: ocppRoutePassword, Connectors: 2}, {ID: "CP201", Password: ocppRoutePassword, Connectors: 2}}}
-	cfg.OCPP.Defaults()
+	cfg.OCPP.ApplyDefaults()
 	d, _ := startEdge(t, cfg)
 	base := "http://" + d.HTTPAddr() + "/api/v1/ocpp/chargers/"
 	url := "ws://" + d.OCPP().Addr().String() + "/ocpp"

@@ -51,7 +51,7 @@ func TestFailedDriverIsReportedAndRestarted(t *testing.T) {
 	cfg := edgeConfig(t, dataDir(t), "")
 	cfg.MQTT = &mqtt.Config{Listen: squatter.Addr().String(),
 		Devices: []mqtt.Device{{ID: "th-hall", Password: "p", Preset: "zigbee2mqtt"}}}
-	*cfg.MQTT = cfg.MQTT.WithDefaults()
+	cfg.MQTT.ApplyDefaults()
 	d, _ := startEdge(t, cfg)
 
 	testserver.WaitFor(t, "mqtt driver reported failed", func() bool {
@@ -95,7 +95,7 @@ func TestFailedNewClosesTheOCPPListener(t *testing.T) {
 	cfg := edgeConfig(t, dataDir(t), "")
 	cfg.HTTP.Listen = taken.Addr().String()
 	oc := ocpp.Config{Listen: ocppAddr, SecurityProfile: ocpp.Profile(0)}
-	oc.Defaults()
+	oc.ApplyDefaults()
 	cfg.OCPP = &oc
 	if _, err := New(cfg, quietLog(), "test"); err == nil || !strings.Contains(err.Error(), "http listen") {
 		t.Fatalf("New = %v, want the http listen failure", err)

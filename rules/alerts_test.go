@@ -58,7 +58,7 @@ func TestUserRulesForDurationsAutoClearAndErrors(t *testing.T) {
 		{Name: "missing", When: "env.nowhere.temperature_c > 24"},
 		{Name: "closed-warm", When: "office.closed && env.sala.temperature_c > 24", For: 30 * time.Minute},
 	}}
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestBadUserRuleIsAConfigErrorNamingTheKey(t *testing.T) {
 		{"env.sala.co2_ppm > 3 for soon", "rules.alerts[1].when: for"},
 	} {
 		cfg := Config{ContractedKW: 6, Alerts: []AlertConfig{{Name: "ok", When: "env.a.b > 1"}, {Name: "bad", When: c.when}}}
-		cfg.Defaults()
+		cfg.ApplyDefaults()
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want an error containing %q", c.when, err, c.want)

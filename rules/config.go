@@ -115,7 +115,7 @@ type ActionConfig struct {
 }
 
 // Defaults fills unset keys.
-func (c *Config) Defaults() {
+func (c *Config) ApplyDefaults() {
 	setD := func(p *time.Duration, v time.Duration) {
 		if *p == 0 {
 			*p = v

@@ -101,7 +101,7 @@ func TestGuardSinglePhaseCarOnThreePhaseCharger(t *testing.T) {
 	}
 }
 
-func withDefaults(c Config) Config { c.Defaults(); return c }
+func withDefaults(c Config) Config { c.ApplyDefaults(); return c }
 
 func TestGuardPerPhaseFuse(t *testing.T) {
 	// 25 A fuses; L1 already carries 15 A of office load. A three-phase

@@ -50,7 +50,7 @@ func ptr[T any](v T) *T { return &v }
 
 func run(t *testing.T, o office, rows []cycle) {
 	t.Helper()
-	o.cfg.Defaults()
+	o.cfg.ApplyDefaults()
 	if err := o.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

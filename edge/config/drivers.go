@@ -22,10 +22,11 @@ func (d *Drivers) applyDefaults() {
 		d.Modbus.ApplyDefaults()
 	}
 	if d.OCPP != nil {
-		d.OCPP.Defaults()
+		d.OCPP.ApplyDefaults()
 	}
 	if d.MQTT != nil {
-		c := d.MQTT.WithDefaults()
+		c := *d.MQTT
+		c.ApplyDefaults()
 		d.MQTT = &c
 	}
 	if d.IPCheck != nil {

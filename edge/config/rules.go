@@ -7,7 +7,7 @@ import "github.com/polis-edge/polis/rules"
 
 func (c *Config) rulesDefaults() {
 	if c.Rules != nil {
-		c.Rules.Defaults()
+		c.Rules.ApplyDefaults()
 	}
 }
 

@@ -117,8 +117,9 @@ const (
 	DefaultCommandTimeout               = 15 * time.Second
 )
 
-// WithDefaults fills unset values; Validate expects it to have run.
-func (c Config) WithDefaults() Config {
+// ApplyDefaults fills unset values; Validate expects it to have run. The
+// device list is copied, so the caller's slice is never changed.
+func (c *Config) ApplyDefaults() {
 	if c.Mode == "" {
 		c.Mode = ModeEmbedded
 	}
@@ -159,7 +160,6 @@ func (c Config) WithDefaults() Config {
 			d.Topic = defaultTopic(*d)
 		}
 	}
-	return c
 }
 
 func defaultTopic(d Device) string {

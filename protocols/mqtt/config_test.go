@@ -26,7 +26,7 @@ devices:
 	if err := dec.Decode(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	cfg = cfg.WithDefaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,8 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 			c.Devices = append([]Device(nil), c.Devices...)
 			c.Operators = append([]Operator(nil), c.Operators...)
 			tc.edit(&c)
-			err := c.WithDefaults().Validate()
+			c.ApplyDefaults()
+			err := c.Validate()
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("err = %v, want prefix %q", err, tc.want)
 			}
@@ -88,7 +89,8 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 func TestSensorCredentialNeverCommandsLockers(t *testing.T) {
 	c := officeConfig()
 	c.Devices[0].Topic = "polis/locker/v1"
-	a := newACL(c.WithDefaults())
+	c.ApplyDefaults()
+	a := newACL(c)
 	for _, topic := range []string{"polis/locker/v1/bank1/cmd", "polis/locker/v1/bank1/event", "polis/locker/v1/bank1/request"} {
 		if a.allowed("th-hall", topic, true) {
 			t.Errorf("sensor may publish %s", topic)

@@ -59,7 +59,7 @@ type transport interface {
 // New validates cfg (after defaults) and prepares the service; nothing
 // listens until Run.
 func New(cfg Config, store *bbolt.DB, sink Sink, logger *slog.Logger) (*Service, error) {
-	cfg = cfg.WithDefaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

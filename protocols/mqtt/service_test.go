@@ -215,7 +215,8 @@ func TestLockerCommandTimesOutAndSurvivesRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, _ = s.OpenCompartment(ctx, "bank1", "A02", "edge dies now", "facility", "corr-p")
-	s2, err := New(cfg.WithDefaults(), db, rec, quietLogger())
+	cfg.ApplyDefaults()
+	s2, err := New(cfg, db, rec, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (c *Config) profile() int {
 const DefaultClockTolerance = 5 * time.Minute
 
 // Defaults fills unset keys.
-func (c *Config) Defaults() {
+func (c *Config) ApplyDefaults() {
 	if c.SecurityProfile == nil {
 		c.SecurityProfile = Profile(1)
 	}

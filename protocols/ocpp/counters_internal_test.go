@@ -14,7 +14,7 @@ import (
 // counted per reason; only configured chargers have their own counters.
 func TestRefusedUnknownChargers_CountersBounded(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", Chargers: []ChargerConfig{{ID: "CP01", Password: "0123456789abcdef"}}}
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	stats := newCounters()
 	f := newFront(&cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), stats)
 	for i := range 1000 {

@@ -181,14 +181,14 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 	} {
 		cfg := baseConfig()
 		tc.mut(&cfg)
-		cfg.Defaults()
+		cfg.ApplyDefaults()
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate() = %v, want mention of %s", err, tc.want)
 		}
 	}
 	cfg := baseConfig()
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
@@ -201,7 +201,7 @@ func TestSecurityDefault_Profile1AndNoInsecureOnNetwork(t *testing.T) {
 	cfg := baseConfig()
 	cfg.SecurityProfile = nil
 	cfg.Chargers[0].Password = ""
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "ocpp.chargers[0].password") {
 		t.Errorf("unset profile without a password: %v, want a chargers[0].password error", err)
 	}
@@ -229,7 +229,7 @@ func TestSecurityDefault_Profile1AndNoInsecureOnNetwork(t *testing.T) {
 	} {
 		cfg := baseConfig()
 		cfg.Listen, cfg.ForceInsecure = tc.listen, tc.force
-		cfg.Defaults()
+		cfg.ApplyDefaults()
 		err := cfg.Validate()
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "ocpp.security_profile")) {
 			t.Errorf("profile 0 on %s (force %v): %v", tc.listen, tc.force, err)

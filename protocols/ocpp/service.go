@@ -57,7 +57,7 @@ type Service struct {
 // New validates cfg, loads persisted state from db and binds the listener, so
 // Addr is valid as soon as New returns.
 func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, error) {
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

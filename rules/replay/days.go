@@ -87,7 +87,7 @@ func Compare(o Office, d Day) ([]KPI, error) {
 		return nil, err
 	}
 	avail := RefConfig()
-	avail.Defaults()
+	avail.ApplyDefaults()
 	return []KPI{
 		Run(o, d, Uncontrolled{}),
 		Run(o, d, &EvccLike{AvailableW: avail.AvailableW(), Interval: 30 * time.Second}),

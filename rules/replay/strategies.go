@@ -72,7 +72,7 @@ type Ours struct {
 
 // NewOurs builds the engine for cfg (defaults are applied here).
 func NewOurs(cfg rules.Config) (*Ours, error) {
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
