@@ -60,7 +60,8 @@ type Daemon struct {
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
 
-	remoteMu sync.Mutex // one remote config applied at a time (remoteconfig.go)
+	remoteMu      sync.Mutex         // one remote config applied at a time (remoteconfig.go)
+	ruleOverrides map[string]float64 // rule parameters set by command (ruleparam.go), under mu
 }
 
 // driver is a device service (Modbus, OCPP, MQTT) as the daemon sees it.

@@ -138,6 +138,8 @@ type commandParams struct {
 	Minutes       float64  `json:"minutes"`
 	Mode          *string  `json:"mode"`
 	Pct           *float64 `json:"pct"`
+	Name          string   `json:"name"`
+	Value         *float64 `json:"value"`
 }
 
 // execCommand runs one command on the drivers and audits it.
@@ -226,6 +228,11 @@ func (d *Daemon) execCommand(ctx context.Context, op Operator, c wire.Command) (
 			return refused("%v", err)
 		}
 		return wire.CommandResult{Status: wire.CmdDone}
+	case "rule_param":
+		if err := d.setRuleParam(p.Name, p.Value); err != nil {
+			return refused("%v", err)
+		}
+		return wire.CommandResult{Status: wire.CmdDone, Detail: map[string]any{p.Name: *p.Value}}
 	case "inverter_limit", "inverter_limit_clear":
 		if d.modbus == nil {
 			return refused("no inverters configured")

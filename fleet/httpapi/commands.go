@@ -47,7 +47,7 @@ func (a *API) commandSend(w http.ResponseWriter, r *http.Request, p *Principal) 
 		a.fail(w, http.StatusBadRequest, "action %q unknown; known: %v", req.Action, keys(uplink.Actions))
 		return
 	}
-	if _, ok := o.Devices[req.Device]; !ok {
+	if _, ok := o.Devices[req.Device]; !ok && !(req.Action == "rule_param" && req.Device == "rules") {
 		a.fail(w, http.StatusBadRequest, "office %s has no device %q (known: %v)", o.ID, req.Device, keys(o.Devices))
 		return
 	}

@@ -33,6 +33,7 @@ var Actions = map[string]string{
 	"charger_mode":         `{"mode": "off|now|minpv|pv|"}`,
 	"inverter_limit":       `{"pct": 50}`,
 	"inverter_limit_clear": `{}`,
+	"rule_param":           `{"name": "contracted_kw", "value": 6}`, // device "rules"
 }
 
 // Command results.

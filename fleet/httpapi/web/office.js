@@ -6,7 +6,7 @@ const ACTIONS = {
   charger_reset: '{"hard": false}', charger_unlock: '{"connector": 1}', charger_start: '{"connector": 1, "id_tag": ""}',
   charger_stop: '{"transaction_id": ""}', charger_limit: '{"connector": 1, "amps": 16, "minutes": 60}',
   charger_mode: '{"mode": "pv"}', locker_open: '{"compartment": "", "reason": ""}',
-  inverter_limit: '{"pct": 50}', inverter_limit_clear: "{}",
+  inverter_limit: '{"pct": 50}', inverter_limit_clear: "{}", rule_param: '{"name": "contracted_kw", "value": 6}',
 };
 let charts = [];
 
@@ -42,7 +42,7 @@ async function showOffice(id, full) {
     <div id="chart-power" class="chart"></div><div id="chart-env" class="chart"></div>
     <h3>Remote command</h3>
     <form id="cmd-form" class="filters">
-      <label>Device <select id="cmd-device">${devices.map((d) => `<option>${esc(d)}</option>`).join("")}</select></label>
+      <label>Device <select id="cmd-device">${devices.concat(["rules"]).map((d) => `<option>${esc(d)}</option>`).join("")}</select></label>
       <label>Action <select id="cmd-action">${Object.keys(ACTIONS).map((a) => `<option>${a}</option>`).join("")}</select></label>
       <label class="grow">Parameters (JSON) <input id="cmd-params" value='${ACTIONS.charger_reset}'></label>
       <button type="submit" id="cmd-send">Send</button> <span id="cmd-result" role="status"></span>
