@@ -187,7 +187,11 @@ func scaleRows(t *testing.T, in *testserver.InfluxDB) int {
 		if err != nil || len(series) == 0 || len(series[0].Values) == 0 {
 			t.Fatalf("count %s: %v", m, err)
 		}
-		total += int(series[0].Values[0][1].(float64))
+		c, err := strconv.Atoi(fmt.Sprint(series[0].Values[0][1]))
+		if err != nil {
+			t.Fatalf("count %s: %v", m, err)
+		}
+		total += c
 	}
 	return total
 }

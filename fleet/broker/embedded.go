@@ -32,6 +32,11 @@ func NewEmbedded(cfg config.Embedded, offices []config.Office, log *slog.Logger)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = 16 << 20         // bounds memory per message; batches are far smaller
 	caps.MaximumSessionExpiryInterval = 86400 // forgotten offices must not hold sessions forever
+	// What the broker writes to an office is acks (at most the edge's window
+	// of batches in flight), commands and its config: a queue of 64 is ample.
+	// mochi's default of 8,192 costs 64 KiB per connection before any traffic,
+	// 450 MB for 7,000 offices.
+	caps.MaximumClientWritesPending = 64
 	e := &Embedded{
 		srv:  mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("component", "mqtt")}),
 		auth: &authHook{},
