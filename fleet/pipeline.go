@@ -63,16 +63,26 @@ func (f *Fleet) onStatus(topic string, payload []byte) {
 	f.reg.RecordStatus(office, st, time.Now())
 }
 
+// A worker takes what is queued, up to these bounds, into one InfluxDB write
+// (ingest.HandleMany): many offices' small batches cost one request.
+const (
+	coalesceMessages = 256
+	coalesceBytes    = 512 << 10 // compressed; about ten times that in line protocol
+)
+
 func (f *Fleet) worker(ctx context.Context) {
+	var jobs []job
 	for {
 		select {
 		case j := <-f.queue:
-			f.process(ctx, j)
+			jobs = f.coalesce(append(jobs[:0], j))
+			f.process(ctx, jobs)
 		case <-f.stopping:
 			for { // finish what is queued, then stop
 				select {
 				case j := <-f.queue:
-					f.process(ctx, j)
+					jobs = f.coalesce(append(jobs[:0], j))
+					f.process(ctx, jobs)
 				default:
 					return
 				}
@@ -81,9 +91,36 @@ func (f *Fleet) worker(ctx context.Context) {
 	}
 }
 
-func (f *Fleet) process(ctx context.Context, j job) {
+// coalesce adds whatever else is already queued, without waiting for more:
+// under light load a batch goes out alone and at once; under heavy load the
+// queue fills and each write carries many offices.
+func (f *Fleet) coalesce(jobs []job) []job {
+	size := len(jobs[0].payload)
+	for len(jobs) < coalesceMessages && size < coalesceBytes {
+		select {
+		case j := <-f.queue:
+			jobs = append(jobs, j)
+			size += len(j.payload)
+		default:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+func (f *Fleet) process(ctx context.Context, jobs []job) {
+	msgs := make([]ingest.Message, len(jobs))
+	for i, j := range jobs {
+		msgs[i] = ingest.Message{Office: j.office, Payload: j.payload}
+	}
+	for i, res := range f.ingest.HandleMany(ctx, msgs) {
+		f.finish(jobs[i], res)
+	}
+}
+
+// finish records one message's result and answers its office.
+func (f *Fleet) finish(j job, res ingest.Result) {
 	defer j.done()
-	res := f.ingest.Handle(ctx, j.office, j.payload)
 	f.metrics.record(res)
 	f.reg.RecordBatch(res, time.Now())
 	f.influxUp.observe(f, res)

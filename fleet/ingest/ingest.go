@@ -6,7 +6,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -71,44 +70,7 @@ func New(w Writer, tags Tagger) *Ingester { return &Ingester{w: w, tags: tags} }
 
 // Handle processes one message of polis/v1/<office>/telemetry.
 func (in *Ingester) Handle(ctx context.Context, office string, payload []byte) Result {
-	r := Result{Office: office, Ack: uplink.Ack{Reasons: map[string]int{}}}
-	b, err := uplink.DecodeBatch(payload)
-	if err != nil {
-		return r.reject(ReasonMalformed, err)
-	}
-	r.Batch = true
-	r.Ack.Seq, r.Ack.Last = b.Seq, b.Last
-	if b.Office != office {
-		return r.reject(ReasonWrongOffice, fmt.Errorf("batch header office %q on topic of office %q", b.Office, office))
-	}
-	body, ends, events, ahead := in.prepare(office, b.Lines, &r.Ack)
-	r.ClockAhead = ahead
-	r.Events = events
-	if len(ends) == 0 {
-		r.Ack.Status = uplink.AckOK
-		return r.finish()
-	}
-	start := time.Now()
-	refused, derr, err := in.writeLines(ctx, body, ends, 0, len(ends))
-	r.Write = time.Since(start)
-	if err != nil {
-		r.Ack = uplink.Ack{Seq: b.Seq, Last: b.Last, Status: uplink.AckRetry, Error: err.Error()}
-		r.Err = err
-		r.Events = nil
-		return r
-	}
-	r.Ack.Status = uplink.AckOK
-	if refused > 0 {
-		// Resending would fail the same way forever: ack ok, count exactly
-		// the lines InfluxDB refused.
-		r.Ack.Accepted -= refused
-		r.Ack.Rejected += refused
-		r.Ack.Reasons[ReasonInfluxRejected] += refused
-		r.Ack.Error = derr.Error()
-		r.Err = derr
-	}
-	r.Written = len(ends)
-	return r.finish()
+	return in.HandleMany(ctx, []Message{{Office: office, Payload: payload}})[0]
 }
 
 func (r Result) reject(reason string, err error) Result {
