@@ -176,15 +176,7 @@ func rows(t testing.TB, in *testserver.InfluxDB, where string) int {
 	return n
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitFor is the project's one wait helper (protocols/testserver).
+var waitFor = testserver.WaitForWithin
 
 func dataDir(t *testing.T) string { return filepath.Join(t.TempDir(), "edge") }

@@ -41,17 +41,8 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually is the project's one wait helper (protocols/testserver).
+var eventually = testserver.WaitFor
 
 func TestEndToEndBatchesReachInfluxWithRegistryTags(t *testing.T) {
 	t.Parallel()

@@ -149,13 +149,8 @@ func TestBadUserRuleIsAConfigErrorNamingTheKey(t *testing.T) {
 	}
 }
 
+// waitUntil waits with the project's one wait helper (protocols/testserver).
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testserver.WaitForWithin(t, 10*time.Second, "condition", cond)
 }

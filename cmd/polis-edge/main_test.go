@@ -120,13 +120,5 @@ func TestSignals(t *testing.T) {
 	b.Close()
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitUntil is the project's one wait helper (protocols/testserver).
+var waitUntil = testserver.WaitFor

@@ -19,6 +19,7 @@ import (
 
 	"github.com/polis-edge/polis/edge/buffer"
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/testserver"
 	wire "github.com/polis-edge/polis/protocols/uplink"
 )
 
@@ -127,16 +128,8 @@ func run(t *testing.T, u *Uplink) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually is the project's one wait helper (protocols/testserver).
+var eventually = testserver.WaitFor
 
 func TestBacklogAndLiveDrainCompletely(t *testing.T) {
 	f := startFleet(t, "127.0.0.1:0")

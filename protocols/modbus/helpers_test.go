@@ -51,17 +51,8 @@ func (r *recorder) count(m, dev string) int {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor is the project's one wait helper (protocols/testserver).
+var waitFor = testserver.WaitFor
 
 // noon is a clear June noon in Rome: the inverter produces well.
 const noon = "2025-06-20T13:00:00+02:00"

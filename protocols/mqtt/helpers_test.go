@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -64,13 +65,7 @@ func startService(t testing.TB, cfg Config, sink Sink, db *bbolt.DB) *Service {
 		}
 	})
 	if s.cfg.Mode == ModeEmbedded {
-		deadline := time.Now().Add(10 * time.Second)
-		for s.Addr() == nil || s.Addr().(*net.TCPAddr).Port == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("broker did not bind")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testserver.WaitFor(t, "broker bound", func() bool { return s.Addr() != nil && s.Addr().(*net.TCPAddr).Port != 0 })
 	}
 	return s
 }
@@ -118,16 +113,12 @@ func publish(t testing.TB, c paho.Client, topic string, payload []byte) {
 // waitCounter waits until a device counter reaches n.
 func waitCounter(t *testing.T, s *Service, dev, counter string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testserver.WaitFor(t, fmt.Sprintf("%s.%s to reach %d", dev, counter, n), func() bool {
 		for _, d := range s.Devices() {
 			if d.ID == dev && d.Counters[counter] >= n {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s.%s never reached %d: %+v", dev, counter, n, s.Devices())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 }

@@ -19,16 +19,8 @@ import (
 // waitListener waits until the broker has bound listener id.
 func waitListener(t *testing.T, s *Service, id string) *net.TCPAddr {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if a := s.ListenerAddr(id); a != nil {
-			return a.(*net.TCPAddr)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener %s never bound", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testserver.WaitFor(t, "listener "+id+" bound", func() bool { return s.ListenerAddr(id) != nil })
+	return s.ListenerAddr(id).(*net.TCPAddr)
 }
 
 func withTLS(cfg *tls.Config) func(*paho.ClientOptions) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/ocpp/ocppsim"
+	"github.com/polis-edge/polis/protocols/testserver"
 )
 
 // BenchmarkHundredChargePoints: 100 simulated charge points (each charging a
@@ -113,14 +114,10 @@ func BenchmarkHundredChargePoints(b *testing.B) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// waitB waits with the project's one wait helper (protocols/testserver).
 func waitB(b *testing.B, cond func() bool) {
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.Helper()
+	testserver.WaitForWithin(b, 60*time.Second, "condition", cond)
 }
 
 func openDBb(b *testing.B) *boltDB {

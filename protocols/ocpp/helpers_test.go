@@ -77,19 +77,8 @@ func (h *harness) stop() {
 
 func (h *harness) url() string { return "ws://" + h.svc.Addr().String() + "/ocpp" }
 
-// eventually polls cond with a generous deadline: tests wait for outcomes,
-// they do not assert timings.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// eventually is the project's one wait helper (protocols/testserver).
+var eventually = testserver.WaitFor
 
 func connector(h *harness, id string, n int) (ocpp.ConnectorState, bool) {
 	for _, c := range h.svc.Snapshot() {
