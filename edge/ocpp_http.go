@@ -20,6 +20,7 @@ func (d *Daemon) ocppRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/ocpp/actions", d.operatorOnly("viewer", d.handleOCPPActions))
 	mux.HandleFunc("POST /api/v1/ocpp/chargers/{id}/calls/{action}", d.operatorOnly("operator", d.handleOCPPCall))
 	mux.HandleFunc("POST /api/v1/ocpp/chargers/{id}/local-list", d.operatorOnly("operator", d.handleOCPPSyncList))
+	mux.HandleFunc("PUT /api/v1/ocpp/chargers/{id}/password", d.operatorOnly("admin", d.handleOCPPPassword))
 	mux.HandleFunc("GET /api/v1/ocpp/tokens", d.operatorOnly("viewer", d.handleOCPPTokens))
 	mux.HandleFunc("PUT /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPPutToken))
 	mux.HandleFunc("DELETE /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPDeleteToken))
@@ -71,6 +72,40 @@ func (d *Daemon) handleOCPPDeleteToken(w http.ResponseWriter, r *http.Request, o
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": version})
+}
+
+// handleOCPPPassword rotates a charger's Basic-auth password: {"password"}.
+// The audit records that it changed, never the password.
+func (d *Daemon) handleOCPPPassword(w http.ResponseWriter, r *http.Request, op Operator) {
+	if d.ocpp == nil {
+		writeError(w, http.StatusNotFound, "no ocpp section in the config")
+		return
+	}
+	id := r.PathValue("id")
+	var req struct {
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	status, err := d.ocpp.SetPassword(r.Context(), id, req.Password)
+	d.audit(op, "ocpp_set_password", id, map[string]int{"length": len(req.Password)}, status, err)
+	switch {
+	case err != nil && (errors.Is(err, ocpp.ErrNotConnected) || errors.Is(err, ocpp.ErrTimeout) || isCallError(err)):
+		d.ocppError(w, err)
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+	case status != "Accepted":
+		writeJSON(w, http.StatusConflict, map[string]any{"charger": id, "status": status, "error": "charger did not accept the password; the old one stays"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"charger": id, "status": status})
+	}
+}
+
+func isCallError(err error) bool {
+	var ce *ocpp.CallError
+	return errors.As(err, &ce)
 }
 
 // handleOCPPSyncList sends the whole authorisation list to a charger now.

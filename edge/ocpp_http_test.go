@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/testserver"
@@ -102,6 +103,7 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 	cfg.HTTP.Operators = []config.Operator{
 		{Name: "installer", Token: "installer-token-0123456789", Role: "operator"},
 		{Name: "guest", Token: "guest-token-0123456789", Role: "viewer"},
+		{Name: "root", Token: "admin-token-0123456789", Role: "admin"},
 	}
 	cfg.OCPP = &ocpp.Config{Listen: "127.0.0.1:0", CommandTimeout: 10 * time.Second, Chargers: []ocpp.ChargerConfig{
 		{ID: "CP16", Password: ocppRoutePassword, Connectors: 2}, {ID: "CP201", Password: ocppRoutePassword, Connectors: 2}}}
@@ -164,6 +166,39 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 	}
 	if code, body := postJSON(t, base+"CP16/local-list", "installer-token-0123456789", ``); code != 200 || body["status"] != "Accepted" {
 		t.Errorf("local list sync: %d %v", code, body)
+	}
+	// Password rotation (admin): the charger accepts, the edge keeps the new one.
+	req, _ = http.NewRequest("PUT", base+"CP16/password", strings.NewReader(`{"password":"a-brand-new-password-1"}`))
+	req.Header.Set("Authorization", "Bearer installer-token-0123456789")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator rotating a password: %v %v, want 403 (admin only)", resp, err)
+	}
+	req, _ = http.NewRequest("PUT", base+"CP16/password", strings.NewReader(`{"password":"a-brand-new-password-1"}`))
+	req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("rotate password: %v %v", resp, err)
+	}
+	dial := func(pass string) int {
+		d := websocket.Dialer{Subprotocols: []string{"ocpp1.6"}}
+		hdr := http.Header{}
+		r, _ := http.NewRequest("GET", "http://x", nil)
+		r.SetBasicAuth("CP16", pass)
+		hdr.Set("Authorization", r.Header.Get("Authorization"))
+		c, resp, err := d.Dial(url+"/CP16", hdr)
+		if err == nil {
+			c.Close()
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			return 0
+		}
+		return resp.StatusCode
+	}
+	if got := dial(ocppRoutePassword); got != http.StatusUnauthorized {
+		t.Errorf("old password after rotation: %d, want 401", got)
+	}
+	if got := dial("a-brand-new-password-1"); got != http.StatusSwitchingProtocols {
+		t.Errorf("new password after rotation: %d, want 101", got)
 	}
 	if want := len(ocpp.Actions16) + len(ocpp.Actions201); n != want {
 		t.Errorf("%d calls answered, want %d (every action of both versions)", n, want)

@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"crypto/subtle"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -31,6 +30,8 @@ type front struct {
 	log    *slog.Logger
 	stacks map[string]*stack
 	known  map[string]ChargerConfig
+	// passwords are the rotated ones (password.go); nil: configured only.
+	passwords *passwords
 	stats  *counters
 
 	mu    sync.Mutex
@@ -108,7 +109,7 @@ func (f *front) authenticate(id string, r *http.Request) (int, string) {
 			return 0, "" // unknown chargers get the configured boot status
 		}
 		user, pass, ok := r.BasicAuth()
-		if !ok || user != id || subtle.ConstantTimeCompare([]byte(pass), []byte(known.Password)) != 1 {
+		if !ok || user != id || !f.passwords.check(id, pass, known.Password) {
 			return http.StatusUnauthorized, "bad_credentials"
 		}
 	case 3:

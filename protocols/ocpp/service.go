@@ -100,6 +100,9 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 			"listen", cfg.Listen, "force_insecure", cfg.ForceInsecure)
 	}
 	s.front = newFront(&s.cfg, logger, s.stats)
+	if s.front.passwords, err = loadPasswords(db); err != nil {
+		return nil, err
+	}
 	s.cs16 = s.newCentralSystem16()
 	s.cs201 = s.newCSMS201()
 	s.ln, err = listen(&s.cfg, logger)
