@@ -32,7 +32,7 @@ type front struct {
 	known  map[string]ChargerConfig
 	// passwords are the rotated ones (password.go); nil: configured only.
 	passwords *passwords
-	stats  *counters
+	stats     *counters
 
 	mu    sync.Mutex
 	conns map[string]*conn
