@@ -42,7 +42,7 @@ var officeList = []config.Office{
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	api    *API
 	srv    *httptest.Server
 	users  *users.Users
@@ -76,7 +76,7 @@ const testPassword = "correct-horse-battery"
 
 // newEnv builds the API on a fresh state file; with in, history queries
 // go to that InfluxDB, without it they fail (as with InfluxDB down).
-func newEnv(t *testing.T, opt Options, in ...*testserver.InfluxDB) *env {
+func newEnv(t testing.TB, opt Options, in ...*testserver.InfluxDB) *env {
 	t.Helper()
 	influx := config.Influx{URL: "http://127.0.0.1:1", Bucket: "polis/autogen", Timeout: time.Second}
 	if len(in) > 0 {

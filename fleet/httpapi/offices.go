@@ -9,6 +9,7 @@ import (
 	"github.com/polis-edge/polis/fleet/alarms"
 	"github.com/polis-edge/polis/fleet/history"
 	"github.com/polis-edge/polis/fleet/registry"
+	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/users"
 )
 
@@ -75,7 +76,17 @@ func (a *API) office(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if !a.inScope(w, r, p, o.Place()) {
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	out := officeDetail{Office: o}
+	if st, err := a.Configs.Status(o.ID); err == nil && st.Desired > 0 {
+		out.Config = &st
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// officeDetail is one office with its config versions (desired vs applied).
+type officeDetail struct {
+	registry.Office
+	Config *remoteconfig.Status `json:"config,omitempty"`
 }
 
 // Area is one region or province on the overview.

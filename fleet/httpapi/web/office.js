@@ -14,7 +14,8 @@ function officeLive(o) {
   const devs = Object.entries(o.devices || {}).sort().map(([d, h]) =>
     `<li>${esc(d)}: <span class="${h === "ok" ? "online" : "bad"}">${esc(h)}</span></li>`).join("");
   return `<p>${esc(o.comune)} (${esc(o.province)}), ${esc(o.region)} · ${o.online ? '<span class="online">online</span>' : '<span class="offline">offline</span>'}
-    · edge ${esc(o.version || "?")} · backlog ${fmt(o.backlog)} samples · last seen ${ago(o.last_seen)} · last batch ${ago(o.last_batch)}</p>
+    · edge ${esc(o.version || "?")} · backlog ${fmt(o.backlog)} samples · last seen ${ago(o.last_seen)} · last batch ${ago(o.last_batch)}
+    · config ${o.config ? `v${o.config.applied} applied / v${o.config.desired} desired${o.config.outcome === "refused" ? ' <span class="bad">(refused: ' + esc(o.config.reason) + ")</span>" : ""}` : "local"}</p>
     <div class="cols"><div><h3>Devices</h3><ul id="devices">${devs || '<li class="muted">none reported</li>'}</ul></div>
     <div class="grow"><h3>Open alarms</h3><table><tbody>${o.open_alarms.map(alarmRow).join("") || '<tr><td class="muted">none</td></tr>'}</tbody></table></div></div>`;
 }
