@@ -122,13 +122,28 @@ func buildEdge(b *testing.B) string {
 }
 
 // writeDirect writes n points with the same shape, batch size and
-// concurrency as the fleet uses, straight into InfluxDB.
+// concurrency as the fleet uses, straight into InfluxDB. The lines are built
+// before the clock starts, as the edge's buffer is filled before its clock
+// starts: both sides time only moving already-encoded lines into InfluxDB.
+// (Building them inside the timed region made the direct side look slower
+// and the ratio 0.81-0.93 instead of 0.47-0.48.)
 func writeDirect(b *testing.B, in *testserver.InfluxDB, n int, measurement string) time.Duration {
 	client := influxdb2.NewClientWithOptions(in.URL, in.Token, influxdb2.DefaultOptions().SetHTTPRequestTimeout(60))
 	defer client.Close()
 	w := client.WriteAPIBlocking("", in.Bucket)
 	const batch, workers = 5000, 4
-	jobs := make(chan int)
+	var batches [][]string
+	for from := 0; from < n; from += batch {
+		lines := make([]string, 0, batch)
+		for _, s := range e2eSamples(from, min(batch, n-from)) {
+			s.Measurement = measurement
+			s.Tags["office"] = testOffice
+			line, _ := s.AppendLine(nil)
+			lines = append(lines, strings.TrimSuffix(string(line), "\n"))
+		}
+		batches = append(batches, lines)
+	}
+	jobs := make(chan []string)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var werr error
@@ -137,23 +152,15 @@ func writeDirect(b *testing.B, in *testserver.InfluxDB, n int, measurement strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lines := make([]string, 0, batch)
-			for from := range jobs {
-				lines = lines[:0]
-				for _, s := range e2eSamples(from, min(batch, n-from)) {
-					s.Measurement = measurement
-					s.Tags["office"] = testOffice
-					line, _ := s.AppendLine(nil)
-					lines = append(lines, strings.TrimSuffix(string(line), "\n"))
-				}
+			for lines := range jobs {
 				if err := w.WriteRecord(context.Background(), lines...); err != nil {
 					once.Do(func() { werr = err })
 				}
 			}
 		}()
 	}
-	for from := 0; from < n; from += batch {
-		jobs <- from
+	for _, lines := range batches {
+		jobs <- lines
 	}
 	close(jobs)
 	wg.Wait()
