@@ -1,9 +1,5 @@
-// Command polis-edge is the office daemon. See README.md and docs/edge.md.
-//
-//	polis-edge [-config edge.yaml]            run the daemon
-//	polis-edge validate -config edge.yaml     check a config and exit
-//	polis-edge version                        print the version
-//	polis-edge probe modbus <url> [...]       read a device as an installer would
+// Command polis-edge is the office daemon. See README.md, docs/edge.md and
+// docs/install.md; `polis-edge help` lists every subcommand (usage below).
 package main
 
 import (
@@ -14,12 +10,41 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/polis-edge/polis/edge"
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/protocols/sdnotify"
 )
+
+const usage = `usage: polis-edge <command> [flags]
+
+  polis-edge [run] [-config FILE]
+        run the office daemon (no -config: embedded demo defaults). Under
+        systemd (Type=notify) it reports READY/STOPPING and feeds the watchdog.
+        SIGHUP reloads the config file.
+  polis-edge validate -config FILE
+        check a config file and exit (0 valid, 1 invalid: every bad key named)
+  polis-edge doctor [-config /etc/polis/edge.yaml] [-json] [-timeout 5s]
+        every check an installer needs: config, clock synchronised, disk space
+        for the buffer, fleet reachable and credentials accepted, ports free,
+        each configured device answering. Exit 0 only when the office is ready.
+  polis-edge probe modbus URL [-unit N] [-template NAME] [-json]
+        read a Modbus device once (SunSpec discovery, or a template)
+  polis-edge probe ocpp [-listen 0.0.0.0:8887] [-path /ocpp] [-tls-cert F -tls-key F [-client-ca F]] [-calls N]
+        listen as the edge would and show what a charger sends: its id, OCPP
+        versions offered, security profile tried, every frame
+  polis-edge probe mqtt -device ID [-config FILE] [-listen ADDR | -broker URL -user U -password P] [-messages N]
+        show a device's raw payloads and the fields our mapping extracts
+  polis-edge version
+        print the version
+  polis-edge help
+        this text
+
+Each command prints its own flags with -h. Documentation: docs/install.md,
+docs/edge.md, docs/modbus.md, docs/ocpp.md, docs/mqtt.md.
+`
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -32,16 +57,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		cmd = "help"
 	}
 	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	case "version":
 		fmt.Fprintln(stdout, "polis-edge", version)
 		return 0
 	case "probe":
 		return runProbe(args, stdout, stderr)
+	case "doctor":
+		return runDoctor(args, stdout, stderr)
 	case "validate", "run":
 	default:
-		fmt.Fprintf(stderr, "polis-edge: unknown command %q (want run, validate, version, probe)\n", cmd)
+		fmt.Fprintf(stderr, "polis-edge: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 	fs := flag.NewFlagSet("polis-edge "+cmd, flag.ContinueOnError)

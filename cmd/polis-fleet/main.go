@@ -23,6 +23,24 @@ import (
 	"github.com/polis-edge/polis/protocols/sdnotify"
 )
 
+const usage = `usage: polis-fleet <command> [flags]
+
+  polis-fleet [run] [-config FILE]
+        run the central service (no -config: built-in demo configuration).
+        Under systemd (Type=notify) it reports READY/STOPPING and feeds the
+        watchdog. SIGHUP reloads the office list.
+  polis-fleet validate -config FILE
+        check a config file and exit
+  polis-fleet version
+        print the version
+  polis-fleet user add|passwd|del|list|token ...
+        manage dashboard/API users in the state file (polis-fleet user: details)
+  polis-fleet help
+        this text
+
+Documentation: docs/install.md, docs/fleet.md, docs/influxdb-retention.md.
+`
+
 func main() {
 	args := os.Args[1:]
 	var err error
@@ -41,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "validate" || args[0] == "version" || args[0] == "run") {
 		cmd, args = args[0], args[1:]
+	}
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
 	fs := flag.NewFlagSet("polis-fleet "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

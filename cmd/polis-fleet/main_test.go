@@ -80,3 +80,17 @@ func TestUserCommands(t *testing.T) {
 		t.Fatal("deleting an unknown user succeeded")
 	}
 }
+
+func TestHelpCoversEverySubcommand(t *testing.T) {
+	for _, flag := range []string{"help", "-h", "--help"} {
+		var out, errb bytes.Buffer
+		if err := run([]string{flag}, &out, &errb); err != nil || out.String() != usage {
+			t.Fatalf("%s: %v", flag, err)
+		}
+	}
+	for _, cmd := range []string{"[run]", "validate", "version", "user add|passwd|del|list|token", "help"} {
+		if !strings.Contains(usage, "  polis-fleet "+cmd) {
+			t.Errorf("usage lacks %q", cmd)
+		}
+	}
+}
