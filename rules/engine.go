@@ -16,6 +16,7 @@ type Inputs struct {
 	Rejected  map[string]bool     // connector key → its charger rejects our profiles
 	Modes     map[string]string   // charger id → operator-set mode
 	Overrides map[string]Override // connector key → temporary override
+	Confirmed map[string]float64  // connector key → limit the charger confirmed (A)
 }
 
 // Override is an operator's temporary limit for one connector. It is still
@@ -174,6 +175,20 @@ func (e *Engine) conns(cfg *Config, snap *image.Snapshot, now time.Time, in Inpu
 				if on {
 					c.DrawA[i] = ch.PowerW / cfg.VoltageV / float64(c.Phases)
 				}
+			}
+		}
+		if lim, ok := in.Confirmed[c.Key]; ok {
+			// A charger reports its draw every few seconds; after a cut the
+			// report is stale-high. The car cannot draw over a limit the
+			// charger confirmed, so the office's own load is not overestimated
+			// by what the chargers no longer draw.
+			var sum float64
+			for i := range c.DrawA {
+				c.DrawA[i] = math.Min(c.DrawA[i], lim)
+				sum += c.DrawA[i]
+			}
+			if ch.PowerW > 0 && sum*cfg.VoltageV < ch.PowerW {
+				ch.PowerW = sum * cfg.VoltageV
 			}
 		}
 		c.DrawW = ch.PowerW

@@ -125,7 +125,7 @@ func (r *Runner) Cycle(ctx context.Context) Decision {
 	snap := r.d.Image.Snapshot()
 	now := r.d.Now()
 	r.mu.Lock()
-	in := Inputs{Rejected: map[string]bool{}, Modes: copyMap(r.modes), Overrides: map[string]Override{}}
+	in := Inputs{Rejected: map[string]bool{}, Modes: copyMap(r.modes), Overrides: map[string]Override{}, Confirmed: map[string]float64{}}
 	for k, ov := range r.overrides {
 		if now.Before(ov.Until) {
 			in.Overrides[k] = ov
@@ -137,6 +137,9 @@ func (r *Runner) Cycle(ctx context.Context) Decision {
 		for conn, t := range a.status() {
 			if t.State == StateRejected && conn != "0" {
 				in.Rejected[id+"/"+conn] = true
+			}
+			if t.State == StateConfirmed && conn != "0" {
+				in.Confirmed[id+"/"+conn] = t.Sent
 			}
 		}
 	}
