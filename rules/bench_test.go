@@ -65,7 +65,7 @@ func BenchmarkCycle(b *testing.B) {
 		cfg.Alerts = append(cfg.Alerts, AlertConfig{Name: fmt.Sprintf("r%d", i),
 			When: fmt.Sprintf("env.s%02d.co2_ppm > 1200 && office.open || env.s%02d.temperature_c / 2 > 30", i, i), For: 10 * time.Minute})
 	}
-	cfg.Defaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
