@@ -89,7 +89,7 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	d.buf, d.alive = buf, buf.Ping
-	d.sink = &officeSink{buf: buf, office: cfg.Office.ID}
+	d.sink = &officeSink{buf: buf, office: cfg.Office.ID, hold: &clockHold{clock: systemClock{start: time.Now()}}}
 	if d.state, err = openState(cfg.StatePath(), log); err != nil {
 		buf.Close()
 		return nil, err
@@ -235,6 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	srv := d.startHTTP()
 	start("telemetry", d.selfTelemetry, driverCtx)
+	start("clock", d.watchClock, driverCtx)
 	if d.rules != nil {
 		start("rules", d.rules.Run, driverCtx)
 	}
@@ -296,6 +297,7 @@ func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
 type officeSink struct {
 	buf    *buffer.Buffer
 	office string
+	hold   *clockHold // samples stamped while the clock was unset (clock.go)
 	tap    func(...sample.Sample) // refreshes the process image (image.go)
 }
 
@@ -310,6 +312,15 @@ func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error
 	}
 	if s.tap != nil {
 		s.tap(samples...)
+	}
+	if s.hold != nil {
+		var lost int
+		if samples, lost = s.hold.split(samples); lost > 0 {
+			s.buf.CountDrop(DropClockUnset, uint64(lost))
+		}
+		if len(samples) == 0 {
+			return nil
+		}
 	}
 	return s.buf.Append(ctx, samples...)
 }

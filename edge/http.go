@@ -43,17 +43,21 @@ func (d *Daemon) handleReady(w http.ResponseWriter, _ *http.Request) {
 
 // Status is the JSON of /api/v1/status.
 type Status struct {
-	Office         string          `json:"office"`
-	Name           string          `json:"name,omitempty"`
-	Version        string          `json:"version"`
-	Started        time.Time       `json:"started"`
-	UptimeS        float64         `json:"uptime_s"`
-	Buffer         buffer.Stats    `json:"buffer"`
-	OldestAgeS     float64         `json:"oldest_unsent_age_s"`
-	Uplink         *uplink.Stats   `json:"uplink,omitempty"`
-	Devices        []health.Device `json:"devices"`
-	Drivers        []DriverStatus  `json:"drivers"`
-	RestartPending []string        `json:"restart_pending,omitempty"`
+	Office     string          `json:"office"`
+	Name       string          `json:"name,omitempty"`
+	Version    string          `json:"version"`
+	Started    time.Time       `json:"started"`
+	UptimeS    float64         `json:"uptime_s"`
+	Buffer     buffer.Stats    `json:"buffer"`
+	OldestAgeS float64         `json:"oldest_unsent_age_s"`
+	Uplink     *uplink.Stats   `json:"uplink,omitempty"`
+	Devices    []health.Device `json:"devices"`
+	Drivers    []DriverStatus  `json:"drivers"`
+	// ClockUnset: the edge's clock is before 2000 (no RTC, NTP not yet
+	// synchronised); HeldForClock samples wait to be stamped (clock.go).
+	ClockUnset     bool     `json:"clock_unset,omitempty"`
+	HeldForClock   int      `json:"held_for_clock,omitempty"`
+	RestartPending []string `json:"restart_pending,omitempty"`
 }
 
 func (d *Daemon) status() Status {
@@ -61,7 +65,8 @@ func (d *Daemon) status() Status {
 	st := Status{
 		Office: d.cfg.Office.ID, Name: d.cfg.Office.Name, Version: d.version, Started: d.started,
 		UptimeS: now.Sub(d.started).Seconds(), Buffer: d.buf.Stats(), Devices: d.devices(),
-		Drivers: d.driverStatus(),
+		Drivers:    d.driverStatus(),
+		ClockUnset: !clockSane(now), HeldForClock: d.sink.hold.pending(),
 	}
 	st.OldestAgeS = oldestAge(st.Buffer.OldestTime, now).Seconds()
 	if d.up != nil {
