@@ -297,7 +297,7 @@ func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
 type officeSink struct {
 	buf    *buffer.Buffer
 	office string
-	hold   *clockHold // samples stamped while the clock was unset (clock.go)
+	hold   *clockHold             // samples stamped while the clock was unset (clock.go)
 	tap    func(...sample.Sample) // refreshes the process image (image.go)
 }
 
