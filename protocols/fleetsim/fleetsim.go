@@ -177,6 +177,15 @@ func (s *Sim) Pause() {
 	}
 }
 
+// Resume starts every office measuring again after Pause; what it measures
+// starts from now (the paused time is not made up).
+func (s *Sim) Resume() {
+	for _, o := range s.offices {
+		o.resume.Store(true)
+		o.paused.Store(false)
+	}
+}
+
 func (c *counters) latency(d time.Duration) {
 	c.latMu.Lock()
 	c.latencies = append(c.latencies, d)

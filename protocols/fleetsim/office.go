@@ -23,6 +23,7 @@ type office struct {
 	id     string
 	rnd    *rand.Rand
 	paused atomic.Bool
+	resume atomic.Bool // set by Resume: skip what was due while paused
 
 	acks chan uplink.Ack
 	lost chan error
@@ -94,6 +95,9 @@ func (o *office) run(ctx context.Context) {
 			o.sim.stats.connected.Add(-1)
 			c = nil
 		case now := <-tick.C:
+			if o.resume.Swap(false) {
+				o.measured = now
+			}
 			if !o.paused.Load() {
 				o.measure(now)
 			}
