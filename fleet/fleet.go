@@ -59,7 +59,7 @@ type Fleet struct {
 	api      *httpapi.API
 
 	// The fleet's own durable state (see fleet/state).
-	store    *state.Bolt
+	store    state.Store // bbolt file, or JetStream KV in nats mode
 	users    *users.Users
 	audit    *audit.Log
 	alarms   *alarms.Manager

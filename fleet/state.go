@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/polis-edge/polis/fleet/alarms"
@@ -11,15 +12,14 @@ import (
 	"github.com/polis-edge/polis/fleet/users"
 )
 
-// openState opens the fleet's own store (data_dir/fleet.db) and the parts
-// kept in it: users, audit trail, alarms with their webhooks.
+// openState opens the fleet's own store and the parts kept in it: users,
+// audit trail, alarms with their webhooks. Standalone it is one bbolt file
+// (data_dir/fleet.db); in nats mode it is the cluster's JetStream KV, shared
+// by every fleet instance.
 func (f *Fleet) openState() error {
-	st, err := state.Open(f.cfg.DataDir)
+	st, err := f.openStore()
 	if err != nil {
 		return err
-	}
-	if f.cfg.DataDir == "" {
-		f.log.Warn("no data_dir: users, alarms and audit are kept in a temporary file and lost at exit", "file", st.Path())
 	}
 	f.store = st
 	f.users = users.New(st)
@@ -33,6 +33,17 @@ func (f *Fleet) openState() error {
 		return err
 	}
 	return nil
+}
+
+func (f *Fleet) openStore() (state.Store, error) {
+	if n := f.cfg.Broker.NATS; f.cfg.Broker.Mode == "nats" {
+		return state.OpenKV(strings.Join(n.URLs, ","), n.Username, n.Password, n.Replicas)
+	}
+	st, err := state.Open(f.cfg.DataDir)
+	if err == nil && f.cfg.DataDir == "" {
+		f.log.Warn("no data_dir: users, alarms and audit are kept in a temporary file and lost at exit", "file", st.Path())
+	}
+	return st, err
 }
 
 func hooks(list []config.Webhook) []alarms.Hook {
@@ -59,8 +70,14 @@ func (f *Fleet) closeState() {
 // Users is the fleet's user directory (the demo and tests create users here).
 func (f *Fleet) Users() *users.Users { return f.users }
 
-// StatePath is the state file (copy it with Backup while running).
-func (f *Fleet) StatePath() string { return f.store.Path() }
+// StatePath is the state file (copy it with Backup while running); "" when
+// the state lives in the cluster (nats mode).
+func (f *Fleet) StatePath() string {
+	if b, ok := f.store.(*state.Bolt); ok {
+		return b.Path()
+	}
+	return ""
+}
 
 // housekeeping raises/clears office_offline and applies retention.
 func (f *Fleet) housekeeping(ctx context.Context) {

@@ -54,7 +54,7 @@ func (f *Fleet) Status() Status {
 		Workers: f.cfg.Ingest.Workers, Queue: len(f.queue), Offices: f.reg.Counts(),
 		BatchesOK: m.batchesOK.Load(), BatchesRejected: m.batchesRejected.Load(), BatchesRetry: m.batchesRetry.Load(),
 		SamplesAccepted: m.samplesAccepted.Load(), SamplesRejected: m.rejectedByReason(), ClockAhead: m.clockAhead(),
-		HeapBytes: ms.HeapAlloc, HTTPErrors: f.api.ErrorCounts(), StateFile: f.store.Path(),
+		HeapBytes: ms.HeapAlloc, HTTPErrors: f.api.ErrorCounts(), StateFile: f.StatePath(),
 		Webhooks: map[string]uint64{"sent": f.webhooks.Sent.Load(), "failed": f.webhooks.Failed.Load(), "dropped": f.webhooks.Dropped.Load()},
 	}
 }
