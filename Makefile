@@ -100,6 +100,7 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
 	$(GO) test -tags bench -run TestBench50Devices -v -timeout 10m ./protocols/modbus/ | grep -v '^=== '
 	$(GO) test -tags bench -run '^$$' -bench HundredChargePoints -benchtime 1x -timeout 10m ./protocols/ocpp/
+	$(GO) test -run '^$$' -bench Cycle -benchtime 2000x ./rules/
 
 demo: tools
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/polis-demo

@@ -50,6 +50,7 @@ type Daemon struct {
 	ocpp         *ocpp.Service
 	image        *image.Image  // process image (image.go)
 	rules        *rules.Runner // energy rules, nil without a rules section (rules.go)
+	meterID      string        // the rules' grid meter: its readings start a cycle
 
 	httpLn    net.Listener
 	operators []operatorKey // who may act through the local API

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/protocols/ocpp"
+	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/rules/image"
 )
 
@@ -17,7 +18,18 @@ func (d *Daemon) buildImage() {
 		ch = ocppChargers{d.ocpp}
 	}
 	d.image = image.New(time.Now, ch, daemonHealth{d})
-	d.sink.tap = d.image.Update
+	d.sink.tap = func(ss ...sample.Sample) {
+		d.image.Update(ss...)
+		if d.rules == nil {
+			return
+		}
+		for _, s := range ss {
+			if s.Measurement == "grid" && (d.meterID == "" || s.Tags[sample.TagDevice] == d.meterID) {
+				d.rules.MeterRead() // act on a step now, not at the next tick
+				return
+			}
+		}
+	}
 }
 
 // ocppChargers adapts the OCPP service's connectors to the image.

@@ -32,6 +32,7 @@ func (d *Daemon) buildRules() error {
 		return fmt.Errorf("rules: %w", err)
 	}
 	d.rules = r
+	d.meterID = rc.GridMeter
 	return nil
 }
 

@@ -123,7 +123,7 @@ func TestUserRulesForDurationsAutoClearAndErrors(t *testing.T) {
 			}
 		}
 	}
-	waitUntil(t, func() bool {
+	testserver.WaitFor(t, "both actions published", func() bool {
 		pub.mu.Lock()
 		defer pub.mu.Unlock()
 		return len(pub.msgs) == 2
@@ -150,7 +150,3 @@ func TestBadUserRuleIsAConfigErrorNamingTheKey(t *testing.T) {
 }
 
 // waitUntil waits with the project's one wait helper (protocols/testserver).
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	testserver.WaitForWithin(t, 10*time.Second, "condition", cond)
-}

@@ -54,6 +54,21 @@ type Runner struct {
 	errors    uint64
 	cycles    uint64
 	alerts    *alertSet
+	wake      chan struct{}
+}
+
+// minGap is the shortest time between two cycles: a fresh meter reading
+// starts one at once, but never more often than this.
+const minGap = 200 * time.Millisecond
+
+// MeterRead tells the runner the grid meter just reported: the next cycle
+// runs now instead of at the next tick, so a step in import is acted on
+// within the meter's own poll interval. It never blocks.
+func (r *Runner) MeterRead() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // NewRunner builds a runner for a validated config with defaults applied.
@@ -70,7 +85,7 @@ func NewRunner(cfg Config, d Deps) (*Runner, error) {
 	}
 	return &Runner{
 		d: d, eng: NewEngine(cfg), modes: map[string]string{}, overrides: map[string]Override{},
-		acts: map[string]*actuator{}, lastRows: map[string]string{},
+		acts: map[string]*actuator{}, lastRows: map[string]string{}, wake: make(chan struct{}, 1),
 		alerts: (&alertSet{pub: make(chan pubJob, 64)}).reload(al),
 	}, nil
 }
@@ -103,19 +118,25 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			r.Cycle(ctx)
-			r.mu.Lock()
-			if c := r.eng.Config().Cycle; c != every {
-				every = c
-				t.Reset(every)
+		case <-r.wake:
+			if time.Since(last) < minGap {
+				continue // the tick comes soon enough
 			}
-			r.mu.Unlock()
 		}
+		last = time.Now()
+		r.Cycle(ctx)
+		r.mu.Lock()
+		if c := r.eng.Config().Cycle; c != every {
+			every = c
+			t.Reset(every)
+		}
+		r.mu.Unlock()
 	}
 }
 
