@@ -90,7 +90,7 @@ func TestRetentionAndDownsampling(t *testing.T) {
 
 	// Two offices, two UTC days, a reading every 10 minutes: inverter
 	// lifetime counter +100 Wh per reading (600 Wh/h), grid import +50 Wh.
-	day := time.Now().UTC().Truncate(24*time.Hour).Add(-3 * 24 * time.Hour)
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
 	var lines []string
 	for _, office := range []string{"47011", "47012"} {
 		for i := 0; i <= 2*24*6; i++ {
