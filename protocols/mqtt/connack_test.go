@@ -30,8 +30,10 @@ func (c *connackFails) Close() error                     { return nil }
 func (c *connackFails) SetDeadline(time.Time) error      { return nil }
 func (c *connackFails) SetReadDeadline(time.Time) error  { return nil }
 func (c *connackFails) SetWriteDeadline(time.Time) error { return nil }
-func (c *connackFails) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
-func (c *connackFails) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (c *connackFails) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+}
+func (c *connackFails) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
 
 // When the CONNACK cannot be written, mochi returns without running the
 // disconnect hooks: the connection record, the client id claim and mochi's
