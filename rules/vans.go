@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/polis-edge/polis/protocols/sample"
@@ -87,8 +88,10 @@ func (v *Vans) Run(cfg *Config, p *Plan) {
 			st.warned = true
 			p.event("van_shortfall_forecast", c.Key, sample.SeverityWarning,
 				fmt.Sprintf("van on %s will be %.1f kWh short at %s", c.Key, short, dep.In(tariff.Rome).Format("Mon 15:04")),
-				map[string]any{"charger": c.ChargerID, "connector": int64(c.Connector), "shortfall_kwh": round1(short),
+				map[string]any{"charger": c.ChargerID, "shortfall_kwh": round1(short),
 					"need_kwh": round1(need), "departure": dep.Format(time.RFC3339)})
+			// The connector is a tag, as on the OCPP events (schema v2).
+			p.Events[len(p.Events)-1].Tags["connector"] = strconv.Itoa(c.Connector)
 		}
 		c.Priority += 100 // vans before public sessions whenever both cannot fit
 		// Plans change slowly: redo one when a minute passed or the need,

@@ -105,8 +105,23 @@ mqtt:
 		y += fmt.Sprintf("    - {id: %s, password: %s, preset: %s, room: %s}\n", s.ID, s.Password, s.Shape, roomOf(s.ID))
 	}
 	y += "    - {id: bank1, kind: locker, password: demo}\n"
-	return y + ocppYAML(ocppListen)
+	return y + ocppYAML(ocppListen) + rulesYAML
 }
+
+// rulesYAML: the simulated office runs the energy rules (docs/energy-rules.md)
+// against its simulated meter, inverter and chargers: a 6 kW supply, so the
+// two chargers and the building must share it and the allocation moves.
+const rulesYAML = `rules:
+  contracted_kw: 6
+  grid_meter: grid
+  pv_peak_w: 20000
+  max_jump_w: 60000
+  prices: {f1: 0.32, f2: 0.27, f3: 0.21}
+  groups:
+    fleet: {departure: "07:30", energy_kwh: 30}
+  alerts:
+    - {name: co2-high, when: 'env["air-desk"].co2_ppm > 1500 for 5m', severity: warning, message: "CO2 at the desk above 1500 ppm"}
+`
 
 func roomOf(id string) string {
 	for i := len(id) - 1; i >= 0; i-- {
