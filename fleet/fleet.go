@@ -95,6 +95,9 @@ func New(cfg config.Config, log *slog.Logger) (*Fleet, error) {
 		metrics:  newMetrics(),
 		queue:    make(chan job, cfg.Ingest.Queue),
 		stopping: make(chan struct{}),
+		// Set here, not in Run: callers read Status while another
+		// goroutine is still entering Run.
+		started: time.Now(),
 	}
 	if err := f.openState(); err != nil {
 		return nil, err
@@ -164,7 +167,6 @@ func (f *Fleet) Run(ctx context.Context) error {
 	}
 	f.ran = true
 	f.mu.Unlock()
-	f.started = time.Now()
 
 	httpErr := make(chan error, 1)
 	go func() {
