@@ -238,3 +238,74 @@ rules: {contracted_kw: %%v, cycle: 100ms}
 		t.Fatalf("bad rule: %v, want an error naming rules.alerts[0].when", err)
 	}
 }
+
+// TestRulesOperatorRoutes: setting a charger's mode and a temporary override
+// needs an operator token, is validated, takes effect in the allocation and
+// is audited.
+func TestRulesOperatorRoutes(t *testing.T) {
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+office: {id: %q}
+data_dir: %q
+uplink: {enabled: false}
+http:
+  listen: "127.0.0.1:0"
+  operators:
+    - {name: installer, token: "installer-token-0123456789", role: operator}
+    - {name: guest, token: "guest-token-0123456789", role: viewer}
+rules: {contracted_kw: 6, cycle: 100ms}
+`, testOffice, dataDir(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := startEdge(t, cfg)
+	base := "http://" + d.HTTPAddr()
+	put := func(path, token, body string) int {
+		req, _ := http.NewRequest("PUT", base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, token, body string
+		want              int
+	}{
+		{"/api/v1/rules/chargers/CP01/mode", "", `{"mode":"pv"}`, 401},
+		{"/api/v1/rules/chargers/CP01/mode", "guest-token-0123456789", `{"mode":"pv"}`, 403},
+		{"/api/v1/rules/chargers/CP01/mode", "installer-token-0123456789", `{"mode":"turbo"}`, 400},
+		{"/api/v1/rules/chargers/CP01/mode", "installer-token-0123456789", `{"mode":"pv"}`, 200},
+		{"/api/v1/rules/chargers/CP01/connectors/1/override", "installer-token-0123456789", `{"amps":10,"duration":"forever"}`, 400},
+		{"/api/v1/rules/chargers/CP01/connectors/1/override", "installer-token-0123456789", `{"amps":10,"duration":"2h"}`, 200},
+	} {
+		if got := put(c.path, c.token, c.body); got != c.want {
+			t.Errorf("PUT %s %s as %q: %d, want %d", c.path, c.body, c.token, got, c.want)
+		}
+	}
+	al := d.Rules().Allocation()
+	if al.Modes["CP01"] != "pv" || al.Overrides["CP01/1"].Amps != 10 || al.Overrides["CP01/1"].By != "installer" {
+		t.Fatalf("allocation modes %v overrides %v", al.Modes, al.Overrides)
+	}
+	var page struct {
+		Entries []AuditEntry `json:"entries"`
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer guest-token-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	actions := map[string]int{}
+	for _, e := range page.Entries {
+		actions[e.Action+"/"+e.Result]++
+	}
+	if actions["rules_set_mode/done"] != 1 || actions["rules_set_mode/refused"] != 1 || actions["rules_override/done"] != 1 {
+		t.Fatalf("audit trail %v", actions)
+	}
+}
