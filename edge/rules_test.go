@@ -156,7 +156,7 @@ func getJSON(t *testing.T, url string, v any) {
 // load so the other charger is paused instead, and it is not asked again
 // every cycle.
 func TestRulesChargerRejectingProfilesGetsNoRetryStorm(t *testing.T) {
-	d, _, good := rulesOffice(t, "")
+	d, sim, good := rulesOffice(t, "")
 	bad, err := ocppsim.New(ocppsim.Config{
 		URL: "ws://" + d.OCPP().Addr().String() + "/ocpp", ID: "CP02", Password: "sixteen-chars-pw",
 		MeterInterval: time.Second, ProfileDelay: 100 * time.Millisecond, Tick: 100 * time.Millisecond,
@@ -165,6 +165,9 @@ func TestRulesChargerRejectingProfilesGetsNoRetryStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The grid meter sees both chargers: what CP02 draws uncontrolled is
+	// office load the rules must make room for.
+	sim.SetChargerPower(ocppsim.TotalPower(good, bad))
 	go bad.Run(t.Context())
 	waitFor(t, 30*time.Second, "CP02 to connect", bad.Connected)
 	car := ocppsim.Car{IdTag: "CAFE01", BatteryWh: 60000, SoCPct: 30, MaxCurrentA: 16, Phases: 3}
@@ -179,6 +182,12 @@ func TestRulesChargerRejectingProfilesGetsNoRetryStorm(t *testing.T) {
 		}
 		return false
 	})
+	defer func() {
+		if t.Failed() {
+			b, _ := json.Marshal(d.Rules().Allocation())
+			t.Logf("alloc %s\nCP01 %+v", b, good.Connector(1))
+		}
+	}()
 	// CP02 draws 11 kW uncontrolled: CP01's car does not even get 6 A.
 	if err := good.Plug(1, car); err != nil {
 		t.Fatal(err)

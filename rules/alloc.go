@@ -100,10 +100,24 @@ func (g *Guard) Allocate(cfg *Config, p *Plan) {
 			extra = cfg.HysteresisW
 		}
 		if !fits(c, c.Cfg.MinA, extra) {
-			c.SetA, c.SetWhy = 0, ReasonPaused
-			if !st.on {
-				c.SetWhy = ReasonHysteresis
+			// Just after a session was raised (or started) the meter already
+			// sees the car take more while the charger's own report, sent
+			// every second or more, still shows the old draw: the office's
+			// load looks higher by the raise and the minimum seems not to
+			// fit. Stopping the car for min_off on that is the churn chargers
+			// and cars dislike, so for pause_after it is held at its minimum
+			// (a decrease all the same) instead; a shortfall that outlasts
+			// the report lag pauses it. Its minimum stays counted, so nobody
+			// else gets more meanwhile.
+			if !st.on || p.Now.Sub(st.raised) >= cfg.PauseAfter {
+				c.SetA, c.SetWhy = 0, ReasonPaused
+				if !st.on {
+					c.SetWhy = ReasonHysteresis
+				}
+				continue
 			}
+			take(c, c.Cfg.MinA) // held, not admitted: it gets nothing more
+			c.SetA, c.SetWhy = c.Cfg.MinA, ReasonShort
 			continue
 		}
 		take(c, c.Cfg.MinA)
@@ -211,6 +225,9 @@ func (g *Guard) record(c *Conn, now time.Time) {
 	on := c.SetA > 0
 	if on != st.on || st.since.IsZero() && on {
 		st.on, st.since = on, now
+	}
+	if c.SetA > st.setA {
+		st.raised = now
 	}
 	st.setA = c.SetA
 }

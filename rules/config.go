@@ -40,6 +40,7 @@ type Config struct {
 	MinOn           time.Duration `yaml:"min_on"`            // a started session runs at least this long; default 2m
 	MinOff          time.Duration `yaml:"min_off"`           // a paused session stays paused at least this long; default 1m
 	HysteresisW     float64       `yaml:"hysteresis_w"`      // extra headroom needed to (re)start a session; default 500
+	PauseAfter      time.Duration `yaml:"pause_after"`       // a session raised less than this ago is held at its minimum, not paused, when it no longer fits; default 2s
 	ActuationTimout time.Duration `yaml:"actuation_timeout"` // a setpoint unanswered this long is timed out; default 10s
 
 	Chargers []ChargerConfig        `yaml:"chargers"`
@@ -131,6 +132,7 @@ func (c *Config) ApplyDefaults() {
 	setD(&c.MeterStaleAfter, 10*time.Second)
 	setD(&c.MinOn, 2*time.Minute)
 	setD(&c.MinOff, time.Minute)
+	setD(&c.PauseAfter, 2*time.Second)
 	setD(&c.ActuationTimout, 10*time.Second)
 	setD(&c.StartDelay, time.Minute)
 	setD(&c.StopDelay, 3*time.Minute)

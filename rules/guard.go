@@ -31,10 +31,11 @@ type Guard struct {
 }
 
 type connState struct {
-	tx    string
-	setA  float64
-	on    bool
-	since time.Time // of the last on/off transition
+	tx     string
+	setA   float64
+	on     bool
+	since  time.Time // of the last on/off transition
+	raised time.Time // when its limit was last raised (or it started)
 }
 
 func newGuard() *Guard { return &Guard{conns: map[string]*connState{}} }

@@ -201,3 +201,27 @@ func TestFailsafeKeepsSafeLimitsUnderTheRecentPeak(t *testing.T) {
 			want: map[string]float64{"CP01/1": 6, "CP02/1": 0}, why: map[string]string{"CP02/1": ReasonFailsafe}},
 	})
 }
+
+// Just after a raise the meter sees the car take more while the charger's
+// report still shows the old draw: the office load looks higher by the raise.
+// The session is held at its minimum (a decrease all the same) instead of
+// being stopped for min_off; a shortfall that outlasts pause_after, or one
+// that comes long after the last raise, pauses it at once.
+func TestGuardHoldsAJustRaisedSessionAtItsMinimumThroughReportLag(t *testing.T) {
+	o := twoCars()
+	o.chargers = o.chargers[:1]
+	lagged := 11000.0 + 10*690 // base plus the car at its new 10 A, reported as 0 A
+	settled := 11000.0 + 6*690
+	genuine := 13000.0 + 6*690
+	run(t, o, []cycle{
+		{at: 0, baseW: 2300, want: map[string]float64{"CP01/1": 8}},
+		{at: 1 * s, baseW: 2300, draw: map[string]float64{"CP01/1": 8}, want: map[string]float64{"CP01/1": 10}},
+		{at: 1500 * time.Millisecond, gridW: &lagged, draw: map[string]float64{"CP01/1": 0},
+			want: map[string]float64{"CP01/1": 6}, why: map[string]string{"CP01/1": ReasonShort}},
+		// The report catches up: no shortfall, it ramps again (a raise).
+		{at: 4 * s, gridW: &settled, draw: map[string]float64{"CP01/1": 6}, want: map[string]float64{"CP01/1": 7.6}},
+		// A real load step 3 s after that raise: paused at once.
+		{at: 7 * s, gridW: &genuine, draw: map[string]float64{"CP01/1": 6},
+			want: map[string]float64{"CP01/1": 0}, why: map[string]string{"CP01/1": ReasonPaused}},
+	})
+}

@@ -15,6 +15,7 @@ const (
 	ReasonPaused     = "paused"     // even the minimum did not fit: paused
 	ReasonRamp       = "ramp"       // increasing step by step
 	ReasonMinOff     = "min_off"    // paused less than min_off ago
+	ReasonShort      = "short"      // its minimum does not fit: held there for pause_after, then paused
 	ReasonMinOn      = "min_on"     // kept at minimum until min_on has passed
 	ReasonFailsafe   = "failsafe"   // grid meter stale: safe limit
 	ReasonMode       = "mode"       // the mode wants less (off, pv without surplus)
