@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 // conn is one charger's WebSocket. It implements ws.Channel for the ocppj
@@ -84,7 +85,10 @@ func (c *conn) readLoop() {
 		_ = c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 		return nil
 	})
-	bucket := newBucket(cfg.RateLimit.MessagesPerSecond, cfg.RateLimit.Burst)
+	limiter := rate.NewLimiter(rate.Inf, 0) // no limit configured
+	if r := cfg.RateLimit.MessagesPerSecond; r > 0 {
+		limiter = rate.NewLimiter(rate.Limit(r), max(cfg.RateLimit.Burst, 1))
+	}
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -96,7 +100,7 @@ func (c *conn) readLoop() {
 		}
 		deadline()
 		c.f.stats.seen(c.id)
-		if wait := bucket.take(time.Now()); wait > 0 {
+		if wait := limiter.Reserve().Delay(); wait > 0 { // a flood is slowed, not dropped
 			c.f.stats.inc(c.id, "rate_limited")
 			select {
 			case <-time.After(wait):
@@ -164,36 +168,6 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
-}
-
-// bucket is a token bucket; take returns how long to wait for the next token.
-type bucket struct {
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newBucket(rate float64, burst int) *bucket {
-	return &bucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
-}
-
-func (b *bucket) take(now time.Time) time.Duration {
-	if b.rate <= 0 {
-		return 0
-	}
-	if !b.last.IsZero() {
-		b.tokens += now.Sub(b.last).Seconds() * b.rate
-		if b.tokens > b.burst {
-			b.tokens = b.burst
-		}
-	}
-	b.last = now
-	b.tokens--
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
 func loadPool(path string) (*x509.CertPool, error) {
