@@ -101,6 +101,8 @@ bench: tools
 	$(GO) test -tags bench -run TestBench50Devices -v -timeout 10m ./protocols/modbus/ | grep -v '^=== '
 	$(GO) test -tags bench -run '^$$' -bench HundredChargePoints -benchtime 1x -timeout 10m ./protocols/ocpp/
 	$(GO) test -run '^$$' -bench Cycle -benchtime 2000x ./rules/
+	# The fleet at full size (7,000 simulated offices; POLIS_BENCH_OFFICES changes it) and the NATS cluster scale-out.
+	$(GO) test -tags bench -run 'TestBenchFleetAtFullSize|TestBenchNATSClusterScaleOut' -v -timeout 60m ./fleet/
 
 demo: tools
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/polis-demo
