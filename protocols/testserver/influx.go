@@ -33,9 +33,7 @@ type InfluxDB struct {
 	bin, dir, conf string
 	log            io.Writer
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc process
 }
 
 // FindInfluxd locates the influxd binary: $POLIS_INFLUXD, <module root>/.tools/bin/influxd, PATH.
@@ -187,22 +185,16 @@ bind-address = "127.0.0.1:%d"
 }
 
 func (in *InfluxDB) start() error {
-	cmd := exec.Command(in.bin, "run", "-config", in.conf)
-	cmd.Stdout, cmd.Stderr = in.log, in.log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", in.bin, err)
+	done, err := in.proc.start(in.log, in.bin, "run", "-config", in.conf)
+	if err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	in.mu.Lock()
-	in.cmd, in.done = cmd, done
-	in.mu.Unlock()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			return fmt.Errorf("influxd exited during start: %v", cmd.ProcessState)
+			return errors.New("influxd exited during start (see its log)")
 		case <-time.After(50 * time.Millisecond):
 		}
 		if in.Ping() == nil {
@@ -229,32 +221,11 @@ func (in *InfluxDB) Ping() error {
 	return nil
 }
 
-func (in *InfluxDB) signal(sig os.Signal, grace time.Duration) {
-	in.mu.Lock()
-	cmd, done := in.cmd, in.done
-	in.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	select {
-	case <-done:
-		return
-	default:
-	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		cmd.Process.Kill()
-		<-done
-	}
-}
-
 // Stop shuts InfluxDB down gracefully (SIGTERM, then SIGKILL after 15 s).
-func (in *InfluxDB) Stop() { in.signal(syscall.SIGTERM, 15*time.Second) }
+func (in *InfluxDB) Stop() { in.proc.signal(syscall.SIGTERM, 15*time.Second) }
 
 // Kill ends InfluxDB at once, as a crash would.
-func (in *InfluxDB) Kill() { in.signal(syscall.SIGKILL, 15*time.Second) }
+func (in *InfluxDB) Kill() { in.proc.signal(syscall.SIGKILL, 15*time.Second) }
 
 // Restart starts InfluxDB again on the same port and data directory.
 func (in *InfluxDB) Restart() error {

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,10 +21,7 @@ type NATSNode struct {
 	conf    string
 	bin     string
 	log     *SyncBuffer
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc    process
 }
 
 // NATSCluster starts n nodes on loopback, routed to each other, and waits
@@ -79,7 +74,7 @@ mqtt { listen: 127.0.0.1:%d, stream_replicas: %d }
 	}
 	t.Cleanup(func() {
 		for _, node := range nodes {
-			node.signal(syscall.SIGTERM, 10*time.Second)
+			node.proc.signal(syscall.SIGTERM, 10*time.Second)
 			if t.Failed() {
 				t.Logf("%s log:\n%s", node.Name, node.log.String())
 			}
@@ -100,26 +95,15 @@ mqtt { listen: 127.0.0.1:%d, stream_replicas: %d }
 
 // Start runs the node's process (again, after Kill).
 func (n *NATSNode) Start() error {
-	cmd := exec.Command(n.bin, "-c", n.conf)
-	cmd.Stdout, cmd.Stderr = n.log, n.log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", n.Name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	n.mu.Lock()
-	n.cmd, n.done = cmd, done
-	n.mu.Unlock()
-	return nil
+	_, err := n.proc.start(n.log, n.bin, "-c", n.conf)
+	return err
 }
 
 // WaitHealthy waits until the node's JetStream reports healthy (meta leader
 // known, its streams current).
 func (n *NATSNode) WaitHealthy(timeout time.Duration) error {
 	end := time.Now().Add(timeout)
-	n.mu.Lock()
-	done := n.done
-	n.mu.Unlock()
+	done := n.proc.exited()
 	for time.Now().Before(end) {
 		select {
 		case <-done:
@@ -139,25 +123,4 @@ func (n *NATSNode) WaitHealthy(timeout time.Duration) error {
 }
 
 // Kill ends the node at once, as a crash would.
-func (n *NATSNode) Kill() { n.signal(syscall.SIGKILL, 10*time.Second) }
-
-func (n *NATSNode) signal(sig os.Signal, grace time.Duration) {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	select {
-	case <-done:
-		return
-	default:
-	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		cmd.Process.Kill()
-		<-done
-	}
-}
+func (n *NATSNode) Kill() { n.proc.signal(syscall.SIGKILL, 10*time.Second) }

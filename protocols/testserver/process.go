@@ -1,0 +1,63 @@
+package testserver
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// process is a server binary run for a test (InfluxDB, a NATS node): started
+// again after a crash or a stop, signalled with a grace period.
+type process struct {
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the current run exits
+}
+
+// start runs bin with args, its output to log, and returns the channel
+// closed when this run exits.
+func (p *process) start(log io.Writer, bin string, args ...string) (<-chan struct{}, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	return done, nil
+}
+
+// exited is the channel closed when the current run exits (nil before start).
+func (p *process) exited() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// signal sends sig and waits for the exit, killing after grace.
+func (p *process) signal(sig os.Signal, grace time.Duration) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
+}
