@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"time"
+
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -116,7 +118,7 @@ func (e *embedded) addr() net.Addr {
 
 func (e *embedded) stop() {
 	if e.closed.CompareAndSwap(false, true) {
-		_ = e.srv.Close()
+		_ = CloseServer(e.srv, []string{"tcp", ListenerTLS, ListenerWebSocket}, 5*time.Second)
 	}
 }
 
