@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"fmt"
-	polismqtt "github.com/polis-edge/polis/protocols/mqtt"
 	"io"
 	"log/slog"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -31,7 +31,7 @@ func plainBroker(t *testing.T) (*mqtt.Server, string) {
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { polismqtt.CloseServer(srv, []string{"tcp"}, 5*time.Second) })
+	t.Cleanup(func() { broker.DrainClients(srv, 5*time.Second); srv.Close() })
 	return srv, l.Address()
 }
 

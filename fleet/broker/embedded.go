@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	polismqtt "github.com/polis-edge/polis/protocols/mqtt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -132,16 +131,38 @@ func (e *Embedded) Ready() error {
 // removes those writers.
 func (e *Embedded) Close() error {
 	e.serving.Store(false)
-	return polismqtt.CloseServer(e.srv, e.listenerIDs(), 5*time.Second)
+	DrainClients(e.srv, 5*time.Second)
+	return e.srv.Close()
 }
 
-func (e *Embedded) listenerIDs() []string {
-	var ids []string
-	if e.tcp != nil {
-		ids = append(ids, e.tcp.ID())
+// DrainClients disconnects every network client of srv and waits up to
+// timeout for them to leave the client table (see Embedded.Close).
+func DrainClients(srv *mqtt.Server, timeout time.Duration) {
+	for _, cl := range srv.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() {
+			srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
 	}
-	if e.tls != nil {
-		ids = append(ids, e.tls.ID())
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		n := 0
+		for _, cl := range srv.Clients.GetAll() {
+			// Persistent sessions stay in the table after the link closes;
+			// only clean ones are still to be deleted.
+			if !cl.Net.Inline && (!cl.Closed() || cleanSession(cl)) {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return ids
+}
+
+func cleanSession(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
 }

@@ -1,8 +1,6 @@
 package mqtt
 
 import (
-	"time"
-
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -118,7 +116,7 @@ func (e *embedded) addr() net.Addr {
 
 func (e *embedded) stop() {
 	if e.closed.CompareAndSwap(false, true) {
-		_ = CloseServer(e.srv, []string{"tcp", ListenerTLS, ListenerWebSocket}, 5*time.Second)
+		_ = e.srv.Close()
 	}
 }
 

@@ -80,10 +80,7 @@ func (l *wsListener) Address() string {
 func (l *wsListener) Protocol() string { return "ws" }
 
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
-	if !l.closing.CompareAndSwap(false, true) {
-		return // closed once already, clients included (see CloseServer)
-	}
-	if l.srv != nil {
+	if l.closing.CompareAndSwap(false, true) && l.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = l.srv.Shutdown(ctx)
