@@ -170,6 +170,9 @@ func TestWebhookSignedRetriedScoped(t *testing.T) {
 		defer mu.Unlock()
 		return len(got) == 1
 	})
+	// The receiver records the message before its 200 reaches the sender,
+	// so the sender's count can trail by a moment.
+	testserver.WaitFor(t, "webhook counted as sent", func() bool { return hooks.Sent.Load() == 1 })
 	mu.Lock()
 	defer mu.Unlock()
 	if got[0].Event != "raised" || got[0].Alarm.Office != "10001" || got[0].Alarm.Kind != "water_leak" || attempts != 3 {
