@@ -5,14 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/polis-edge/polis/fleet/broker"
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
@@ -24,14 +22,14 @@ func plainBroker(t *testing.T) (*mqtt.Server, string) {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	l := brokerlisten.NewTCP("t", "127.0.0.1:0", nil)
 	if err := srv.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.DrainClients(srv, 5*time.Second); srv.Close() })
+	t.Cleanup(func() { srv.Close() })
 	return srv, l.Address()
 }
 

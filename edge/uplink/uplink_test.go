@@ -14,10 +14,10 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/polis-edge/polis/edge/buffer"
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 	wire "github.com/polis-edge/polis/protocols/uplink"
@@ -42,7 +42,7 @@ func startFleet(t *testing.T, addr string) *scriptedFleet {
 	f := &scriptedFleet{samples: map[string]int{}, decide: func(wire.Batch, int) string { return wire.AckOK }}
 	f.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f.srv.AddHook(new(auth.AllowHook), nil)
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	l := brokerlisten.NewTCP("tcp", addr, nil)
 	if err := f.srv.AddListener(l); err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 )
 
 // Embedded is the in-process mochi broker. The fleet talks to it through
@@ -20,8 +19,8 @@ import (
 type Embedded struct {
 	srv     *mqtt.Server
 	auth    *authHook
-	tcp     *listeners.TCP
-	tls     *listeners.TCP
+	tcp     *brokerlisten.TCP
+	tls     *brokerlisten.TCP
 	subID   atomic.Int32
 	serving atomic.Bool
 }
@@ -47,7 +46,7 @@ func NewEmbedded(cfg config.Embedded, offices []config.Office, log *slog.Logger)
 		return nil, fmt.Errorf("mqtt auth hook: %w", err)
 	}
 	if cfg.TCP != "" {
-		e.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.TCP})
+		e.tcp = brokerlisten.NewTCP("tcp", cfg.TCP, nil)
 		if err := e.srv.AddListener(e.tcp); err != nil {
 			return nil, fmt.Errorf("broker.embedded.tcp %s: %w", cfg.TCP, err)
 		}
@@ -59,7 +58,7 @@ func NewEmbedded(cfg config.Embedded, offices []config.Office, log *slog.Logger)
 			return nil, fmt.Errorf("broker.embedded.tls: %w", err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		e.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: cfg.TLS.Listen, TLSConfig: tc})
+		e.tls = brokerlisten.NewTCP("tls", cfg.TLS.Listen, tc)
 		if err := e.srv.AddListener(e.tls); err != nil {
 			e.srv.Close()
 			return nil, fmt.Errorf("broker.embedded.tls.listen %s: %w", cfg.TLS.Listen, err)
@@ -81,7 +80,7 @@ func (e *Embedded) Serve() error {
 func (e *Embedded) TCPAddr() string { return addr(e.tcp) }
 func (e *Embedded) TLSAddr() string { return addr(e.tls) }
 
-func addr(l *listeners.TCP) string {
+func addr(l *brokerlisten.TCP) string {
 	if l == nil {
 		return ""
 	}
@@ -124,45 +123,9 @@ func (e *Embedded) Ready() error {
 	return nil
 }
 
-// Close disconnects the offices, waits (briefly) until they are gone, then
-// stops the server. mochi 2.7.9's Close takes the client table's read lock
-// twice (GetByListener → Len); a client leaving at that moment queues a
-// writer between the two and deadlocks Close. Emptying the table first
-// removes those writers.
+// Close stops the server. Its listeners close the offices' connections
+// themselves (see brokerlisten), so this cannot hang on mochi's client sweep.
 func (e *Embedded) Close() error {
 	e.serving.Store(false)
-	DrainClients(e.srv, 5*time.Second)
 	return e.srv.Close()
-}
-
-// DrainClients disconnects every network client of srv and waits up to
-// timeout for them to leave the client table (see Embedded.Close).
-func DrainClients(srv *mqtt.Server, timeout time.Duration) {
-	for _, cl := range srv.Clients.GetAll() {
-		if !cl.Net.Inline && !cl.Closed() {
-			srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
-		}
-	}
-	end := time.Now().Add(timeout)
-	for time.Now().Before(end) {
-		n := 0
-		for _, cl := range srv.Clients.GetAll() {
-			// Persistent sessions stay in the table after the link closes;
-			// only clean ones are still to be deleted.
-			if !cl.Net.Inline && (!cl.Closed() || cleanSession(cl)) {
-				n++
-			}
-		}
-		if n == 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func cleanSession(cl *mqtt.Client) bool {
-	if cl.Properties.ProtocolVersion == 5 {
-		return cl.Properties.Props.SessionExpiryInterval == 0
-	}
-	return cl.Properties.Clean
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/time/rate"
 
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 	"github.com/polis-edge/polis/protocols/mqtt/locker"
 )
 
@@ -58,7 +59,7 @@ func newEmbedded(s *Service) (*embedded, error) {
 
 func (e *embedded) start(context.Context) error {
 	cfg := e.s.cfg
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
+	tcp := brokerlisten.NewTCP(ListenerTCP, cfg.Listen, nil)
 	if err := e.add(tcp, "listen "+cfg.Listen); err != nil {
 		return err
 	}
@@ -70,8 +71,8 @@ func (e *embedded) start(context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mqtt.tls: %w", err)
 		}
-		l := listeners.NewTCP(listeners.Config{ID: ListenerTLS, Address: cfg.TLS.Listen,
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+		l := brokerlisten.NewTCP(ListenerTLS, cfg.TLS.Listen,
+			&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		if err := e.add(l, "listen tls "+cfg.TLS.Listen); err != nil {
 			return err
 		}

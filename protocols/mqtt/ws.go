@@ -14,6 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 )
 
 // wsListener is the broker's MQTT-over-WebSocket listener. mochi's own one
@@ -28,6 +30,7 @@ type wsListener struct {
 	srv       *http.Server
 	establish listeners.EstablishFn
 	closing   atomic.Bool
+	conns     brokerlisten.Tracker
 }
 
 func newWSListener(id, address string, readLimit int64) *wsListener {
@@ -54,9 +57,8 @@ func (l *wsListener) serveWS(up *websocket.Upgrader, w http.ResponseWriter, r *h
 	if err != nil {
 		return // Upgrade has answered with an HTTP error
 	}
-	defer c.Close()
 	c.SetReadLimit(l.readLimit)
-	if err := l.establish(l.id, &wsConn{Conn: c.NetConn(), ws: c}); err != nil {
+	if err := l.conns.Serve(l.id, &wsConn{Conn: c.NetConn(), ws: c}, l.establish); err != nil {
 		l.log.Debug("websocket client ended", "err", err, "remote", r.RemoteAddr)
 	}
 }
@@ -79,13 +81,17 @@ func (l *wsListener) Address() string {
 
 func (l *wsListener) Protocol() string { return "ws" }
 
-func (l *wsListener) Close(closeClients listeners.CloseFn) {
-	if l.closing.CompareAndSwap(false, true) && l.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = l.srv.Shutdown(ctx)
+// Close closes the clients itself, not through mochi's closer (see brokerlisten).
+func (l *wsListener) Close(listeners.CloseFn) {
+	if !l.closing.CompareAndSwap(false, true) {
+		return
 	}
-	closeClients(l.id)
+	if l.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), brokerlisten.CloseTimeout)
+		defer cancel()
+		_ = l.srv.Shutdown(ctx) // ends the accept loop; upgraded connections are the tracker's
+	}
+	l.conns.CloseAll(brokerlisten.CloseTimeout)
 }
 
 // wsConn carries the MQTT byte stream in binary WebSocket messages; an

@@ -23,10 +23,10 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/polis-edge/polis/protocols/mqtt"
+	"github.com/polis-edge/polis/protocols/mqtt/brokerlisten"
 	"github.com/polis-edge/polis/protocols/mqtt/mapping"
 	"github.com/polis-edge/polis/protocols/sample"
 )
@@ -94,7 +94,7 @@ func (p *probe) listen(ctx context.Context) error {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return err
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "probe", Address: p.o.Listen})
+	tcp := brokerlisten.NewTCP("probe", p.o.Listen, nil)
 	if err := srv.AddListener(tcp); err != nil {
 		return fmt.Errorf("probe mqtt: listen %s: %w", p.o.Listen, err)
 	}
