@@ -117,7 +117,9 @@ async function refresh() {
 }
 
 function showLogin() {
-  state.me = null;
+  // Nothing of the last user's session stays on the page for the next one.
+  state.me = null; state.csrf = ""; state.detail = "";
+  $("detail").hidden = true; $("detail").innerHTML = "";
   $("app").hidden = true; $("who").hidden = true; $("login").hidden = false;
 }
 
