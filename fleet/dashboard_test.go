@@ -68,6 +68,42 @@ func recentTelemetry(t *testing.T, office string, seq uint64) uplink.Batch {
 	return uplink.Batch{Office: office, Seq: seq, Last: seq + uint64(n) - 1, Count: n, Lines: lines}
 }
 
+// liveTelemetry is what the office page's live values show: a charging
+// session on CP01/1 with the rules' limit, a fresh sensor reading and one
+// two hours old (stale), a locker bank and a locker event.
+func liveTelemetry(t *testing.T, office string, seq uint64) uplink.Batch {
+	t.Helper()
+	now := time.Now().Add(-time.Second)
+	dev := func(d string, more ...string) map[string]string {
+		m := map[string]string{sample.TagDevice: d}
+		for i := 0; i+1 < len(more); i += 2 {
+			m[more[i]] = more[i+1]
+		}
+		return m
+	}
+	var lines []byte
+	ss := []sample.Sample{
+		{Measurement: "evse", Tags: dev("CP01", "connector", "1"), Fields: map[string]any{"status": "Charging"}, Time: now.Add(-30 * time.Minute)},
+		{Measurement: "session", Tags: dev("CP01", "connector", "1", "group", "fleet"), Fields: map[string]any{"state": "started", "transaction_id": "tx-4711"}, Time: now.Add(-30 * time.Minute)},
+		{Measurement: "evse", Tags: dev("CP01", "connector", "1"), Fields: map[string]any{"power_w": 7200.0, "offered_a": 16.0, "session_energy_wh": 3400.0, "transaction_id": "tx-4711"}, Time: now},
+		{Measurement: "rules", Tags: dev("CP01", "connector", "1"), Fields: map[string]any{"limit_a": 16.0, "reason": "headroom", "mode": "now", "actuation": "confirmed"}, Time: now},
+		{Measurement: "rules", Tags: dev("rules"), Fields: map[string]any{"budget_w": 11000.0, "available_w": 16500.0, "import_w": 5200.0, "pv_w": 0.0, "band": "F3", "failsafe": false}, Time: now},
+		{Measurement: "session", Tags: dev("CP01", "connector", "2", "group", "public"), Fields: map[string]any{"state": "stopped", "transaction_id": "tx-4700",
+			"energy_wh": 18500.0, "duration_s": 5400.0, "stop_reason": "EVDisconnected"}, Time: now.Add(-3 * time.Hour)},
+		{Measurement: "env", Tags: dev("s1"), Fields: map[string]any{"temperature_c": 23.4, "co2_ppm": 912.0}, Time: now},
+		{Measurement: "env", Tags: dev("s2"), Fields: map[string]any{"humidity_pct": 55.0}, Time: now.Add(-2 * time.Hour)},
+		{Measurement: "locker", Tags: dev("locker1"), Fields: map[string]any{"online": true, "power": "mains", "compartments": int64(40), "occupied": int64(12)}, Time: now},
+		sample.Event("locker1", "locker_deposit", sample.SeverityInfo, "parcel deposited", now.Add(-5*time.Minute), map[string]any{"compartment": "C17", "event_id": "ev-1"}).Distinct("ev-1"),
+	}
+	for _, s := range ss {
+		var err error
+		if lines, err = s.AppendLine(lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return uplink.Batch{Office: office, Seq: seq, Last: seq + uint64(len(ss)) - 1, Count: len(ss), Lines: lines}
+}
+
 // TestDashboardInBrowser drives the dashboard in headless Chromium: sign in,
 // filter by region, open an office (charts drawn), acknowledge an alarm,
 // send a command that the office answers, and see a viewer refused.
@@ -104,6 +140,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	o.sendBatch(t, b)
 	if a := o.waitAck(t, 1); a.Status != uplink.AckOK {
 		t.Fatalf("telemetry ack: %+v", a)
+	}
+	live := liveTelemetry(t, "10001", b.Last+1)
+	o.sendBatch(t, live)
+	if a := o.waitAck(t, live.Seq); a.Status != uplink.AckOK {
+		t.Fatalf("live telemetry ack: %+v", a)
 	}
 	eventually(t, "the alarm", func() bool { return f.alarms.OpenCount() == 1 })
 
@@ -155,6 +196,36 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	step("open the office", chromedp.Click(chromedp.CSS(`a[data-office="10001"]`)),
 		chromedp.WaitVisible(chromedp.ID("office-live")), chromedp.WaitVisible(chromedp.CSS(`#chart-power .uplot`)))
+	// Live values, as the simulated office sent them, with stale marks.
+	until("the charger's live status and power", `(document.querySelector('#live-chargers tr[data-charger="CP01/1"]') || {innerText: ""}).innerText.includes("Charging")`)
+	charger := textOf(t, ctx, `#live-chargers tr[data-charger="CP01/1"]`)
+	for _, want := range []string{"Charging", "7.2 kW", "tx-4711", "fleet", "3.4 kWh", "16.0 A", "headroom", "confirmed"} {
+		if !strings.Contains(charger, want) {
+			t.Errorf("charger row lacks %q: %q", want, charger)
+		}
+	}
+	if strings.Contains(charger, "stale") {
+		t.Errorf("a status held since a change 30 min ago, office online, marked stale: %q", charger)
+	}
+	if s1 := textOf(t, ctx, `#live-sensors tr[data-sensor="s1"]`); !strings.Contains(s1, "23.4 °C") || !strings.Contains(s1, "912 ppm") || strings.Contains(s1, "stale") {
+		t.Errorf("sensor s1: %q", s1)
+	}
+	if s2 := textOf(t, ctx, `#live-sensors tr[data-sensor="s2"]`); !strings.Contains(s2, "55 % (stale)") {
+		t.Errorf("sensor s2, two hours old: %q", s2)
+	}
+	if l := textOf(t, ctx, `#live-lockers tr[data-locker="locker1"]`); !strings.Contains(l, "mains") || !strings.Contains(l, "occupied 12") {
+		t.Errorf("locker bank: %q", l)
+	}
+	if r := text("live-rules"); !strings.Contains(r, "budget 11 kW") || !strings.Contains(r, "F3") {
+		t.Errorf("the rules' office-level decision: %q", r)
+	}
+	until("the locker event", `document.querySelector("#locker-events").innerText.includes("locker_deposit")`)
+	if ev := text("locker-events"); !strings.Contains(ev, "compartment=C17") || !strings.Contains(ev, "locker_tamper") {
+		t.Errorf("locker events: %q", ev)
+	}
+	if ss := text("sessions"); !strings.Contains(ss, "18.5 kWh") || !strings.Contains(ss, "EVDisconnected") {
+		t.Errorf("charging sessions: %q", ss)
+	}
 	step("acknowledge", chromedp.SetValue(chromedp.ID("ack-comment"), "technician on the way"),
 		chromedp.Click(chromedp.CSS(`#alarms button.ack`)))
 	until("the alarm acknowledged", `document.querySelector("#alarms").innerText.includes("ack by olga")`)
@@ -180,6 +251,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	if refused := text("cmd-result"); acks != 0 || !strings.Contains(refused, "operator") {
 		t.Fatalf("viewer: %d ack buttons, command answer %q", acks, refused)
 	}
+}
+
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {

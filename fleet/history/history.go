@@ -30,6 +30,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	today cached
+	keys  fieldKeys
 }
 
 type cached struct {

@@ -101,6 +101,12 @@ var cases = map[string]routeCase{
 	"GET /api/v1/offices/{id}/sessions": {req: func(_ *env, _ string, out bool) (string, any) {
 		return "/api/v1/offices/" + office(out) + "/sessions", nil
 	}, scoped: true},
+	"GET /api/v1/offices/{id}/live": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/live", nil
+	}, scoped: true},
+	"GET /api/v1/offices/{id}/locker-events": {req: func(_ *env, _ string, out bool) (string, any) {
+		return "/api/v1/offices/" + office(out) + "/locker-events", nil
+	}, scoped: true},
 	"GET /api/v1/sessions/export.csv": {req: func(*env, string, bool) (string, any) { return "/api/v1/sessions/export.csv", nil }},
 	"GET /api/v1/offices/{id}/config": {req: func(_ *env, _ string, out bool) (string, any) {
 		return "/api/v1/offices/" + office(out) + "/config", nil

@@ -118,6 +118,7 @@ func New(d Deps, opt Options, log *slog.Logger) *API {
 	a.userRoutes()
 	a.commandRoutes()
 	a.historyRoutes()
+	a.liveRoutes()
 	a.configRoutes()
 	a.route("GET", "/api/v1/audit", users.Admin, a.auditList)
 	a.route("GET", "/api/v1/backup", users.Admin, a.backup)

@@ -1,5 +1,6 @@
 // Office page: live state, charts (uPlot, vendored), sessions, alarms and
-// remote commands. Uses api, esc, ago, fmt, state, $ and alarmRow from app.js.
+// remote commands. Uses api, esc, ago, fmt, state, $ and alarmRow from app.js,
+// loadLive, loadRanged and rangeButtons from live.js.
 "use strict";
 
 const ACTIONS = {
@@ -33,11 +34,13 @@ async function showOffice(id, full) {
     $("office-live").innerHTML = officeLive(o);
     const { body: cmds } = await api("offices/" + encodeURIComponent(id) + "/commands");
     $("commands").innerHTML = commandRows(cmds);
+    await Promise.all([loadLive(id), loadRanged(id)]);
     return;
   }
   const devices = Object.keys(o.devices || {}).sort();
   $("detail").innerHTML = `<h2>Office ${esc(o.id)} — ${esc(o.name)} <button type="button" id="closedetail">×</button></h2>
     <div id="office-live">${officeLive(o)}</div>
+    <h3>Live values</h3><div id="live"><p class="muted">loading…</p></div>
     <h3>Charts <button type="button" data-span="24h" class="${state.span === "24h" ? "on" : ""}">24 h</button>
       <button type="button" data-span="7d" class="${state.span === "7d" ? "on" : ""}">7 days</button> <span id="charterr" class="bad"></span></h3>
     <div id="chart-power" class="chart"></div><div id="chart-env" class="chart"></div>
@@ -49,17 +52,17 @@ async function showOffice(id, full) {
       <button type="submit" id="cmd-send">Send</button> <span id="cmd-result" role="status"></span>
     </form>
     <table><thead><tr><th>Sent</th><th>By</th><th>Action</th><th>Device</th><th>Status</th><th>Reason</th></tr></thead><tbody id="commands"></tbody></table>
-    <h3>Charging sessions (7 days)</h3>
+    <h3>Charging sessions and locker events, last ${rangeButtons()}</h3>
     <table><thead><tr><th>Stopped</th><th>Charger</th><th>Conn.</th><th>Group</th><th class="num">Energy</th><th class="num">Duration</th><th>Reason</th></tr></thead>
-      <tbody id="sessions"></tbody></table>`;
+      <tbody id="sessions"></tbody></table>
+    <h3>Locker events</h3>
+    <table><thead><tr><th>Time</th><th>Bank</th><th>Event</th><th>Severity</th><th>Message</th><th>Details</th></tr></thead>
+      <tbody id="locker-events"></tbody></table>`;
   $("detail").hidden = false;
   $("cmd-action").addEventListener("change", () => { $("cmd-params").value = ACTIONS[$("cmd-action").value]; });
-  const [cmds, sessions] = await Promise.all([api("offices/" + encodeURIComponent(id) + "/commands"),
-    api("offices/" + encodeURIComponent(id) + "/sessions").catch((e) => ({ body: [], err: e }))]);
-  $("commands").innerHTML = commandRows(cmds.body);
-  $("sessions").innerHTML = sessions.body.map((s) => `<tr><td>${ago(s.time)}</td><td>${esc(s.device)}</td><td>${esc(s.connector)}</td>
-    <td>${esc(s.group)}</td><td class="num">${(s.energy_wh / 1000).toFixed(1)} kWh</td><td class="num">${Math.round(s.duration_s / 60)} min</td>
-    <td>${esc(s.stop_reason)}</td></tr>`).join("") || `<tr><td colspan="7" class="muted">${sessions.err ? esc(sessions.err.message) : "no sessions"}</td></tr>`;
+  const { body: cmds } = await api("offices/" + encodeURIComponent(id) + "/commands");
+  $("commands").innerHTML = commandRows(cmds);
+  await Promise.all([loadLive(id), loadRanged(id)]);
   drawCharts(id);
 }
 
