@@ -19,6 +19,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/polis-edge/polis/edge/aggregate"
 	"github.com/polis-edge/polis/edge/buffer"
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/edge/uplink"
@@ -90,7 +91,8 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	d.buf, d.alive = buf, buf.Ping
-	d.sink = &officeSink{buf: buf, office: cfg.Office.ID, hold: &clockHold{clock: systemClock{start: time.Now()}}}
+	d.sink = &officeSink{buf: buf, office: cfg.Office.ID, hold: &clockHold{clock: systemClock{start: time.Now()}},
+		agg: aggregate.New(cfg.Aggregate)}
 	if d.state, err = openState(cfg.StatePath(), log); err != nil {
 		buf.Close()
 		return nil, err
@@ -237,6 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := d.startHTTP()
 	start("telemetry", d.selfTelemetry, driverCtx)
 	start("clock", d.watchClock, driverCtx)
+	start("aggregate", d.flushAggregates, driverCtx)
 	if d.rules != nil {
 		start("rules", d.rules.Run, driverCtx)
 	}
@@ -256,6 +259,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancel()
 	}
 	wg.Wait()
+	d.flushOpenWindows()
 	return nil
 }
 
@@ -300,6 +304,7 @@ type officeSink struct {
 	office string
 	hold   *clockHold             // samples stamped while the clock was unset (clock.go)
 	tap    func(...sample.Sample) // refreshes the process image (image.go)
+	agg    *aggregate.Aggregator  // windows of the aggregated measurements (aggregating.go)
 }
 
 func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error {
@@ -320,6 +325,11 @@ func (s *officeSink) Append(ctx context.Context, samples ...sample.Sample) error
 			s.buf.CountDrop(DropClockUnset, uint64(lost))
 		}
 		if len(samples) == 0 {
+			return nil
+		}
+	}
+	if s.agg != nil {
+		if samples = s.agg.Add(samples); len(samples) == 0 {
 			return nil
 		}
 	}

@@ -125,6 +125,7 @@ func (d *Daemon) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 		m.Gauge("polis_edge_driver_up", "1 while the driver runs, 0 while it waits for a restart.", b2f(drv.State == DriverRunning), "driver", drv.Name)
 		m.Counter("polis_edge_driver_restarts_total", "Restarts after a failure.", float64(drv.Restarts), "driver", drv.Name)
 	}
+	d.aggregateMetrics(m)
 	for _, drv := range d.drivers {
 		if mw, ok := drv.(metricsWriter); ok {
 			mw.Metrics(m)

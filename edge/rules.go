@@ -39,6 +39,9 @@ func (d *Daemon) buildRules() error {
 // reloadRules applies a SIGHUP'd rules section to the running rules. Adding
 // or removing the whole section needs a restart (the runner is built once).
 func (d *Daemon) reloadRules(next config.Config, changed []string) []string {
+	// The aggregate section is applied at run time too (validated with the
+	// rest of next): SIGHUP and a fleet push both come through here.
+	d.sink.agg.SetRules(next.Aggregate)
 	rc := next.RulesConfig()
 	switch {
 	case d.rules == nil && rc == nil:

@@ -38,6 +38,9 @@ import (
 //
 //     POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
 //     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
+//
+// POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process;
+// POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}").
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
@@ -62,11 +65,15 @@ broker: {mode: embedded, embedded: {tcp: "127.0.0.1:%d"}}
 influx: {url: %q, token: %q, bucket: %q, timeout: 30s}
 data_dir: %q
 offices_file: offices.yaml
-`, port, in.URL, in.Token, in.Bucket, filepath.Join(dir, "data"))
+%s`, port, in.URL, in.Token, in.Bucket, filepath.Join(dir, "data"), os.Getenv("POLIS_BENCH_FLEET_YAML"))
 	os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(conf), 0o600)
 	fleetLog := &testserver.SyncBuffer{}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-config", filepath.Join(dir, "fleet.yaml"))
+		args := []string{"-config", filepath.Join(dir, "fleet.yaml")}
+		if p := os.Getenv("POLIS_BENCH_CPUPROFILE"); p != "" {
+			args = append(args, "-cpuprofile", p) // the restarted fleet overwrites it: phase 2's profile
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Stdout, cmd.Stderr = fleetLog, fleetLog
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

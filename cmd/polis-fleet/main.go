@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/polis-edge/polis/fleet"
@@ -28,7 +29,8 @@ const usage = `usage: polis-fleet <command> [flags]
   polis-fleet [run] [-config FILE]
         run the central service (no -config: built-in demo configuration).
         Under systemd (Type=notify) it reports READY/STOPPING and feeds the
-        watchdog. SIGHUP reloads the office list.
+        watchdog. SIGHUP reloads the office list. -cpuprofile OUT also writes
+        a CPU profile of the run to OUT (go tool pprof OUT).
   polis-fleet validate -config FILE
         check a config file and exit
   polis-fleet version
@@ -67,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("polis-fleet "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file (default: built-in demo configuration)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (diagnosing load)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,10 +101,31 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	f.SetLifecycle(sdnotify.FromEnv(log))
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go reloadOnHUP(ctx, f, *path, log)
 	return f.Run(ctx)
+}
+
+// startCPUProfile profiles until the returned stop runs (at exit, after the
+// shutdown), so a load test can see where the fleet's CPU goes.
+func startCPUProfile(path string) (stop func(), err error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 func load(path string) (config.Config, error) {

@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/polis-edge/polis/edge/aggregate"
 	"github.com/polis-edge/polis/protocols/bytesize"
 	"github.com/polis-edge/polis/protocols/netaddr"
 	"github.com/polis-edge/polis/protocols/uplink"
@@ -33,6 +34,9 @@ type Config struct {
 	HTTP      HTTP          `yaml:"http"`
 	Telemetry Telemetry     `yaml:"telemetry"`
 	Rules     *rules.Config `yaml:"rules"` // energy rules; reload on SIGHUP (rules.go)
+	// Aggregate lists the measurements the office sends as 10 s / 1 min
+	// windows instead of raw samples (edge/aggregate); applied at run time.
+	Aggregate []aggregate.Rule `yaml:"aggregate"`
 	Drivers   `yaml:",inline"`
 }
 
@@ -224,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Drivers.validate()...)
 	errs = append(errs, c.validateRules()...)
+	if err := aggregate.Validate(c.Aggregate); err != nil {
+		errs = append(errs, strings.Split(err.Error(), "\n")...)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config:\n  %s", strings.Join(errs, "\n  "))
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // Diff names the top-level sections that differ between a and b, except log,
-// which SIGHUP applies at run time. The daemon reports these as needing a
+// rules and aggregate, which SIGHUP applies at run time. The daemon reports these as needing a
 // restart rather than half-applying them.
 func Diff(a, b Config) []string {
 	var out []string
@@ -15,7 +15,7 @@ func Diff(a, b Config) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "log" || name == "rules" { // both applied at run time
+		if name == "log" || name == "rules" || name == "aggregate" { // applied at run time
 			continue
 		}
 		if f.Anonymous { // inline driver sections
