@@ -40,7 +40,8 @@ import (
 //     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
 //
 // POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process;
-// POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}").
+// POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}");
+// POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix.
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
@@ -55,7 +56,10 @@ func TestBenchFleetAtFullSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second}
+	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second, Mix: fleetsim.ReferenceMix}
+	if os.Getenv("POLIS_BENCH_MIX") == "aggregated" {
+		sc.Mix = fleetsim.AggregatedMix
+	}
 	var reg bytes.Buffer
 	fleetsim.WriteRegistry(&reg, sc)
 	os.WriteFile(filepath.Join(dir, "offices.yaml"), reg.Bytes(), 0o600)
@@ -98,7 +102,7 @@ offices_file: offices.yaml
 	sim := fleetsim.Start(ctx, sc)
 	testserver.WaitForWithin(t, 10*time.Minute, "every office connected", func() bool { return sim.Report().Connected == int64(n) })
 	t.Logf("phase 1: %d offices connected in %s (%.1f lines/s each, %.0f lines/s in all)",
-		n, time.Since(connectStart).Round(time.Second), fleetsim.ReferenceMix.LinesPerSecond(), float64(n)*fleetsim.ReferenceMix.LinesPerSecond())
+		n, time.Since(connectStart).Round(time.Second), sc.Mix.LinesPerSecond(), float64(n)*sc.Mix.LinesPerSecond())
 	time.Sleep(20 * time.Second) // warm-up
 	sim.ResetLatencies()
 	r0, cpu0, t0 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()

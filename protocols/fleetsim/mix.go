@@ -48,6 +48,40 @@ var ReferenceMix = func() Mix {
 	return m
 }()
 
+// AggregatedMix is the same office configured to send windows (edge config
+// `aggregate`): inverter and meter as 10 s windows, the sensors as 1 min
+// windows, chargers and lockers raw. Fewer lines, each with three fields per
+// gauge (docs/influxdb-schema.md): about 0.5 lines/s per office.
+var AggregatedMix = func() Mix {
+	var m Mix
+	for _, s := range ReferenceMix {
+		switch s.Measurement {
+		case "inverter", "meter":
+			s.Every, s.Fields = 10*time.Second, aggregated(s.Fields, 10)
+		case "env":
+			s.Every, s.Fields = time.Minute, aggregated(s.Fields, 2)
+		}
+		m = append(m, s)
+	}
+	return m
+}()
+
+// aggregated turns a series' raw fields into a window's: float gauges as
+// _mean/_min/_max, everything else (counters, ints, strings) as is.
+func aggregated(raw func(*rand.Rand, int64) map[string]any, perWindow int64) func(*rand.Rand, int64) map[string]any {
+	return func(r *rand.Rand, n int64) map[string]any {
+		out := map[string]any{"agg_samples": perWindow}
+		for k, v := range raw(r, n*perWindow) {
+			if f, ok := v.(float64); ok {
+				out[k+"_mean"], out[k+"_min"], out[k+"_max"] = f, f*0.97, f*1.03
+				continue
+			}
+			out[k] = v
+		}
+		return out
+	}
+}
+
 func inverterFields(r *rand.Rand, n int64) map[string]any {
 	w := 2000 + r.Float64()*4000
 	return map[string]any{"W": w, "WH": int64(1_000_000 + n*2), "DCW": w * 1.03, "Hz": 50 + r.Float64()*0.04 - 0.02,
