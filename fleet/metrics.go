@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/fleet/ingest"
 	"github.com/polis-edge/polis/protocols/promtext"
 	"github.com/polis-edge/polis/protocols/uplink"
@@ -131,6 +132,12 @@ func (f *Fleet) WriteMetrics(w io.Writer) error {
 	p.Counter("polis_fleet_influx_errors_total", "InfluxDB writes that failed and were answered retry.", float64(m.influxErrors.Load()))
 	p.Counter("polis_fleet_influx_rejected_batches_total", "Batches InfluxDB refused (part of) as bad data.", float64(m.influxRejects.Load()))
 	p.Counter("polis_fleet_foreign_messages_total", "Messages on topics that are not valid Polis topics.", float64(m.dropped.Load()))
+	if f.embedded != nil {
+		for _, reason := range []string{broker.ThrottleRate, broker.ThrottleTooLarge, broker.ThrottleReconnect} {
+			p.Counter("polis_fleet_throttled_total", "Office messages or connects refused by broker.embedded.office_limits.",
+				float64(f.embedded.Throttled()[reason]), "reason", reason)
+		}
+	}
 	skew := m.clockAhead()
 	offices := make([]string, 0, len(skew))
 	for o := range skew {

@@ -19,14 +19,15 @@ import (
 // its own topic prefix. Anything not explicitly allowed is denied.
 type authHook struct {
 	mqtt.HookBase
-	creds  atomic.Pointer[map[string][32]byte] // office id → sha256(password)
-	server *mqtt.Server
+	creds    atomic.Pointer[map[string][32]byte] // office id → sha256(password)
+	server   *mqtt.Server
+	throttle *throttle // nil: no limits
 }
 
 func (h *authHook) ID() string { return "polis-office-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
 }
 
 // setOffices swaps the credential table; connections already open keep their
@@ -72,6 +73,10 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	// office could otherwise mark another office offline.
 	if pk.Connect.WillFlag && !ownTopic(office, pk.Connect.WillTopic) {
 		h.Log.Warn("mqtt connect refused: will outside own prefix", "office", office, "topic", pk.Connect.WillTopic)
+		return false
+	}
+	// Checked after the password, so nobody can spend an office's connects.
+	if h.throttle != nil && !h.throttle.allowConnect(office) {
 		return false
 	}
 	// A client id taken by another office would let this one kick it off.

@@ -38,7 +38,7 @@ func NewEmbedded(cfg config.Embedded, offices []config.Office, log *slog.Logger)
 	caps.MaximumClientWritesPending = 64
 	e := &Embedded{
 		srv:  mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("component", "mqtt")}),
-		auth: &authHook{},
+		auth: &authHook{throttle: newThrottle(cfg.OfficeLimits, log)},
 	}
 	e.auth.server = e.srv
 	e.auth.setOffices(offices)
@@ -115,6 +115,10 @@ func (e *Embedded) Subscribe(filter string, h Handler) error {
 func (e *Embedded) SubscribeShared(filter string, h WorkHandler) error {
 	return e.Subscribe(filter, func(topic string, payload []byte) { h(topic, payload, func() {}) })
 }
+
+// Throttled counts the offices' messages and connects refused by their
+// office_limits, by reason (Throttle*).
+func (e *Embedded) Throttled() map[string]uint64 { return e.auth.throttle.Throttled() }
 
 func (e *Embedded) Ready() error {
 	if !e.serving.Load() {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/polis-edge/polis/protocols/bytesize"
 )
 
 // Config is the whole fleet configuration.
@@ -103,6 +105,21 @@ type NATS struct {
 type Embedded struct {
 	TCP string `yaml:"tcp"` // "" disables the plain listener
 	TLS TLS    `yaml:"tls"`
+	// OfficeLimits throttle one office that floods, so the others do not
+	// feel it (fleet/broker/throttle.go).
+	OfficeLimits OfficeLimits `yaml:"office_limits"`
+}
+
+// OfficeLimits bound what one office may send to the embedded broker. A
+// publish over the rate waits up to MaxWait in that office's own connection;
+// beyond that it is acknowledged to MQTT but not processed, and counted (the
+// office's uplink resends it after its ack timeout). A connect over the rate
+// is refused, and counted.
+type OfficeLimits struct {
+	MessagesPerSecond float64       `yaml:"messages_per_second"` // bursts of twice this
+	BytesPerSecond    bytesize.Size `yaml:"bytes_per_second"`    // payload bytes; bursts of four times this
+	ConnectsPerMinute int           `yaml:"connects_per_minute"` // bursts of the same number
+	MaxWait           time.Duration `yaml:"max_wait"`
 }
 
 type TLS struct {
@@ -171,7 +188,10 @@ func Default() Config {
 		HTTP:     HTTP{Listen: "127.0.0.1:8080", SessionTTL: 12 * time.Hour, LoginPerMinute: 10, MaxBody: 1 << 20},
 		Broker: Broker{
 			Mode:     "embedded",
-			Embedded: Embedded{TCP: "127.0.0.1:1883"},
+			Embedded: Embedded{TCP: "127.0.0.1:1883", OfficeLimits: OfficeLimits{
+				// An office sends a batch a second live and drains a backlog at
+				// most 8 batches in flight: 20/s is ten times its busiest.
+				MessagesPerSecond: 20, BytesPerSecond: 4 << 20, ConnectsPerMinute: 12, MaxWait: 2 * time.Second}},
 			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
 			NATS:     NATS{Stream: "POLIS_TELEMETRY", Replicas: 3, Consumer: "polis-fleet", AckWait: time.Minute},
 		},

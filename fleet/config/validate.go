@@ -111,6 +111,9 @@ func (c *Config) validateBroker(bad func(string, string, ...any)) {
 			bad("broker.embedded", "enable tcp or tls.listen")
 		}
 		checkAddr(bad, "broker.embedded.tcp", b.Embedded.TCP, false)
+		if l := b.Embedded.OfficeLimits; l.MessagesPerSecond <= 0 || l.BytesPerSecond < 64<<10 || l.ConnectsPerMinute < 1 || l.MaxWait < 0 {
+			bad("broker.embedded.office_limits", "messages_per_second > 0, bytes_per_second ≥ 64KiB, connects_per_minute ≥ 1 and max_wait ≥ 0 are required, got %+v", l)
+		}
 		checkAddr(bad, "broker.embedded.tls.listen", b.Embedded.TLS.Listen, false)
 		if b.Embedded.TLS.Listen != "" && (b.Embedded.TLS.Cert == "" || b.Embedded.TLS.Key == "") {
 			bad("broker.embedded.tls", "cert and key are required with listen")
