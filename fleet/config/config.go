@@ -189,9 +189,11 @@ func Default() Config {
 		Broker: Broker{
 			Mode:     "embedded",
 			Embedded: Embedded{TCP: "127.0.0.1:1883", OfficeLimits: OfficeLimits{
-				// An office sends a batch a second live and drains a backlog at
-				// most 8 batches in flight: 20/s is ten times its busiest.
-				MessagesPerSecond: 20, BytesPerSecond: 4 << 20, ConnectsPerMinute: 12, MaxWait: 2 * time.Second}},
+				// An office sends a batch a second live and drains a backlog
+				// at backlog_rate (20,000 samples/s, 4 batches of 5,000): 100/s
+				// leaves room for small batches and an unlimited drain on a
+				// fast link, and still bounds a flood.
+				MessagesPerSecond: 100, BytesPerSecond: 16 << 20, ConnectsPerMinute: 12, MaxWait: 2 * time.Second}},
 			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
 			NATS:     NATS{Stream: "POLIS_TELEMETRY", Replicas: 3, Consumer: "polis-fleet", AckWait: time.Minute},
 		},
