@@ -115,6 +115,14 @@ offices_file: offices.yaml
 	t.Logf("phase 1 fleet: CPU %.0f%% of one core, RSS %.0f MB, %.1f KB per connected office",
 		100*(cpu1-cpu0)/wall, rss/1e6, rss/1e3/float64(n))
 
+	if s, err := in.Query(`SELECT last("batches_ok"), last("influx_requests"), last("influx_request_s") FROM "polis_fleet"`); err == nil && len(s) > 0 && len(s[0].Values) > 0 {
+		v := s[0].Values[0]
+		b, r, sec := toFloat(v[1]), toFloat(v[2]), toFloat(v[3])
+		if r > 0 {
+			t.Logf("phase 1 fleet → InfluxDB: %.0f batches in %.0f write requests (%.1f offices' batches per write), mean write %.0f ms",
+				b, r, b/r, 1000*sec/r)
+		}
+	}
 	stop(fleet)
 	testserver.WaitForWithin(t, 5*time.Minute, "offices notice the fleet is gone", func() bool { return sim.Report().Connected == 0 })
 	time.Sleep(outage)
@@ -246,4 +254,9 @@ func envDuration(k string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+func toFloat(v any) float64 {
+	f, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
+	return f
 }

@@ -95,13 +95,14 @@ func (f *Fleet) selfLine(now time.Time) string {
 	c := f.reg.Counts()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	reqs, reqTime := f.influx.Requests()
 	inst := strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`).Replace(f.cfg.Instance)
 	return fmt.Sprintf("polis_fleet,instance=%s batches_ok=%di,batches_rejected=%di,batches_retry=%di,"+
 		"samples_accepted=%di,samples_rejected=%di,influx_errors=%di,offices=%di,offices_online=%di,"+
-		"open_alarms=%di,queue=%di,heap_bytes=%di %d",
+		"open_alarms=%di,queue=%di,heap_bytes=%di,influx_requests=%di,influx_request_s=%g %d",
 		inst, m.batchesOK.Load(), m.batchesRejected.Load(), m.batchesRetry.Load(),
 		m.samplesAccepted.Load(), m.samplesRejected(), m.influxErrors.Load(), c.Offices, c.Online,
-		c.OpenAlarms, len(f.queue), ms.HeapAlloc, now.UnixNano())
+		c.OpenAlarms, len(f.queue), ms.HeapAlloc, reqs, reqTime.Seconds(), now.UnixNano())
 }
 
 // StatusJSON is Status for the HTTP API.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -38,6 +39,14 @@ type Writer struct {
 	client  influxdb2.Client
 	write   api.WriteAPIBlocking
 	timeout time.Duration
+	// Requests made and their total time: with the batches processed they
+	// tell how many offices one write carries and how long InfluxDB takes.
+	requests, nanos atomic.Uint64
+}
+
+// Requests returns how many write requests were made and their total time.
+func (w *Writer) Requests() (uint64, time.Duration) {
+	return w.requests.Load(), time.Duration(w.nanos.Load())
 }
 
 // New creates the writer; it does not contact InfluxDB.
@@ -59,7 +68,10 @@ func New(cfg config.Influx, workers int) *Writer {
 func (w *Writer) Write(ctx context.Context, lines string) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
+	began := time.Now()
 	err := w.write.WriteRecord(ctx, lines)
+	w.requests.Add(1)
+	w.nanos.Add(uint64(time.Since(began)))
 	if err == nil {
 		return nil
 	}
