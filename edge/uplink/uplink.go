@@ -17,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/polis-edge/polis/protocols/pahotoken"
 	wire "github.com/polis-edge/polis/protocols/uplink"
 )
 
@@ -220,28 +221,11 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 	return c, nil
 }
 
-// wait waits for a token. A refused subscription is an error too: paho
-// reports it only in the SUBACK codes, and a connection whose ack
-// subscription was refused (a broker whose session store is failing over)
-// would send forever and never hear an ack; reconnecting is the cure.
-func wait(ctx context.Context, t paho.Token) error {
-	select {
-	case <-t.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := t.Error(); err != nil {
-		return err
-	}
-	if st, ok := t.(*paho.SubscribeToken); ok {
-		for topic, code := range st.Result() {
-			if code >= 0x80 {
-				return fmt.Errorf("subscription to %s refused (0x%x)", topic, code)
-			}
-		}
-	}
-	return nil
-}
+// wait waits for a token. A refused subscription is an error too: a
+// connection whose ack subscription was refused (a broker whose session store
+// is failing over) would send forever and never hear an ack; reconnecting is
+// the cure.
+var wait = pahotoken.Wait
 
 // onAck runs on paho's goroutine: hand over without blocking it. A dropped ack
 // only costs a resend, which the fleet's idempotent writes absorb.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/polis-edge/polis/protocols/pahotoken"
 	"github.com/polis-edge/polis/protocols/uplink"
 )
 
@@ -150,28 +150,11 @@ func (o *office) connect(ctx context.Context) (paho.Client, error) {
 	return c, nil
 }
 
-// wait waits for a token. A refused subscription is an error too: paho
-// reports it only in the SUBACK codes, and a connection whose ack
-// subscription was refused (a broker whose session store is failing over)
-// would send forever and never hear an ack; reconnecting is the cure.
-func wait(ctx context.Context, t paho.Token) error {
-	select {
-	case <-t.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := t.Error(); err != nil {
-		return err
-	}
-	if st, ok := t.(*paho.SubscribeToken); ok {
-		for topic, code := range st.Result() {
-			if code >= 0x80 {
-				return fmt.Errorf("subscription to %s refused (0x%x)", topic, code)
-			}
-		}
-	}
-	return nil
-}
+// wait waits for a token. A refused subscription is an error too: a
+// connection whose ack subscription was refused (a broker whose session store
+// is failing over) would send forever and never hear an ack; reconnecting is
+// the cure.
+var wait = pahotoken.Wait
 
 // measure appends every line the mix owes since the last call.
 func (o *office) measure(now time.Time) {
