@@ -24,6 +24,7 @@ func (d *Daemon) ocppRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/ocpp/tokens", d.operatorOnly("viewer", d.handleOCPPTokens))
 	mux.HandleFunc("PUT /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPPutToken))
 	mux.HandleFunc("DELETE /api/v1/ocpp/tokens/{token}", d.operatorOnly("operator", d.handleOCPPDeleteToken))
+	d.ocppProfileRoutes(mux)
 }
 
 func (d *Daemon) handleOCPPTokens(w http.ResponseWriter, _ *http.Request, _ Operator) {

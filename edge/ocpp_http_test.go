@@ -87,7 +87,7 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 			{"GetReport", `{"requestId":2}`, acc},
 			{"TriggerMessage", `{"requestedMessage":"Heartbeat"}`, acc},
 			{"SetChargingProfile", `{"evseId":1,"chargingProfile":` + prof201 + `}`, acc},
-			{"GetChargingProfiles", `{"requestId":3,"chargingProfile":{"chargingProfilePurpose":"TxDefaultProfile"}}`, acc},
+			{"GetChargingProfiles", `{"requestId":3,"chargingProfile":{"chargingProfilePurpose":"TxDefaultProfile"}}`, answer(`{"status":"NoProfiles"}`)}, // reports: TestStrict201_GetChargingProfilesCollectsReports
 			{"ClearChargingProfile", `{"chargingProfileId":1}`, acc},
 			{"GetCompositeSchedule", `{"duration":3600,"evseId":1}`, answer(`{"status":"Rejected"}`)},
 			{"GetTransactionStatus", `{"transactionId":"tx1"}`, answer(`{"messagesInQueue":false,"ongoingIndicator":true}`)},
@@ -135,6 +135,22 @@ func TestOCPPOperatorRoutes_EveryCall(t *testing.T) {
 			if resp, _ := body["response"].(map[string]any); resp == nil || body["version"] != proto {
 				t.Errorf("%s %s: answer %v", id, c.action, body)
 			}
+		}
+		// Smart charging: our own profile, then the composite next to the charger's.
+		prof := `{"id":4242,"connector":1,"stack_level":4,"purpose":"TxDefaultProfile","kind":"Recurring","recurrency":"Daily",` +
+			`"schedule":{"start":"2026-01-01T00:00:00Z","unit":"A","periods":[{"start_s":0,"limit":16}]}}`
+		if code, body := postJSON(t, base+id+"/profiles", "installer-token-0123456789", prof); code != http.StatusOK || body["status"] != "confirmed" {
+			t.Errorf("%s POST profile: %d %v", id, code, body)
+		}
+		if code, body := authGet(t, base+id+"/profiles", "guest-token-0123456789"); code != 200 || !strings.Contains(body, `4242`) || !strings.Contains(body, `"Daily"`) {
+			t.Errorf("%s GET profiles: %d %s", id, code, body)
+		}
+		code, body := authGet(t, base+id+"/composite?connector=1&duration=3600&unit=A", "guest-token-0123456789")
+		var cmp ocpp.CompositeComparison
+		_ = json.Unmarshal([]byte(body), &cmp)
+		wantStatus := map[string]string{"ocpp1.6": "Accepted", "ocpp2.0.1": "Rejected"}[proto]
+		if code != 200 || cmp.Status != wantStatus || cmp.Agree != (proto == "ocpp1.6") || len(cmp.Local.Periods) == 0 || cmp.Local.Periods[0].Limit != 16 {
+			t.Errorf("%s composite: %d %s", id, code, body)
 		}
 		// Refusals: schema, version, role.
 		if code, _ := postJSON(t, base+id+"/calls/Reset", "installer-token-0123456789", `{"type":"Sideways"}`); code != http.StatusBadRequest {

@@ -31,6 +31,8 @@ func BenchmarkHundredChargePoints(b *testing.B) {
 	cfg.Chargers = nil
 	for i := 0; i < n; i++ {
 		cfg.Chargers = append(cfg.Chargers, ocpp.ChargerConfig{ID: fmt.Sprintf("B%03d", i), Connectors: 1})
+		// One card per van: a card already charging elsewhere gets ConcurrentTx.
+		cfg.Auth.Tags = append(cfg.Auth.Tags, ocpp.TagConfig{ID: fmt.Sprintf("BENCH%03d", i), Group: "fleet"})
 	}
 	cfg.MeterSampleInterval = 10 * time.Second
 	h := start(b, cfg, openDBb(b), &recorder{})
@@ -55,8 +57,10 @@ func BenchmarkHundredChargePoints(b *testing.B) {
 		}
 		return online == n
 	})
-	for _, cp := range sims {
-		_ = cp.Plug(1, van)
+	for i, cp := range sims {
+		car := van
+		car.IdTag = fmt.Sprintf("BENCH%03d", i)
+		_ = cp.Plug(1, car)
 	}
 	waitB(b, func() bool {
 		open := 0

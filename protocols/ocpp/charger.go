@@ -2,6 +2,7 @@ package ocpp
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -27,6 +28,9 @@ type charger struct {
 	// DefaultLimit is the fail-safe profile SetDefaultLimit installed; it is
 	// sent again after every boot.
 	DefaultLimit *LimitState `json:"default_limit,omitempty"`
+	// Profiles are the charging profiles the charger accepted from us
+	// (profiles.go), for the composite schedule.
+	Profiles []ChargingProfile `json:"profiles,omitempty"`
 
 	// Owned by the owner goroutine, not persisted.
 	online     bool
@@ -48,6 +52,7 @@ type chargerView struct {
 	connectors              []ConnectorState // sorted, deep copies
 	problems                []string
 	defaultLimit            *LimitState
+	profiles                []ChargingProfile
 }
 
 func newCharger(id string) *charger {
@@ -92,6 +97,7 @@ func (c *charger) publish() {
 		d := *c.DefaultLimit
 		v.defaultLimit = &d
 	}
+	v.profiles = slices.Clone(c.Profiles)
 	c.view.Store(v)
 }
 

@@ -122,6 +122,9 @@ func (c *conn) readLoop() {
 			_ = c.write(reply)
 			continue
 		}
+		if fixed := compositeFrame201(c.stack.proto, data); fixed != nil {
+			data = fixed
+		}
 		if err := c.stack.handler(c, data); err != nil {
 			c.f.stats.inc(c.id, "rejected_frames")
 			c.f.log.Debug("ocpp: bad frame", "charger", c.id, "err", err)

@@ -31,7 +31,7 @@ func baseConfig() ocpp.Config {
 		MeterSampleInterval: time.Second, CommandTimeout: 5 * time.Second,
 		Chargers: []ocpp.ChargerConfig{{ID: "CP01", Password: testPassword, Connectors: 2}, {ID: "CP02", Password: testPassword, Connectors: 1}},
 		Auth: ocpp.AuthConfig{UnknownTags: "reject", Tags: []ocpp.TagConfig{
-			{ID: "04A1B2C3", Group: "fleet", Departure: "07:30"}, {ID: "DEADBEEF", Group: "public"}}},
+			{ID: "04A1B2C3", Group: "fleet", Departure: "07:30"}, {ID: "04A1B2C4", Group: "fleet", Departure: "07:30"}, {ID: "DEADBEEF", Group: "public"}}},
 	}
 }
 

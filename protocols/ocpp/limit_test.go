@@ -15,7 +15,7 @@ func TestSetLimit_EachConnectorKeepsItsOwnProfile(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			h, sim := setup(t, v.sim, baseConfig(), ocppsim.Config{})
 			charging(t, h, sim, 1, van)
-			charging(t, h, sim, 2, van)
+			charging(t, h, sim, 2, van2)
 			ctx := context.Background()
 			for n, amps := range map[int]float64{1: 8, 2: 16} {
 				if res, err := h.svc.SetLimit(ctx, "CP01", n, ocpp.Limit{Unit: "A", Value: amps}); err != nil || res.Status != ocpp.LimitConfirmed {

@@ -148,6 +148,7 @@ func (h handler201) OnClearedChargingLimit(id string, r *smartcharging.ClearedCh
 
 func (h handler201) OnReportChargingProfiles(id string, r *smartcharging.ReportChargingProfilesRequest) (*smartcharging.ReportChargingProfilesResponse, error) {
 	h.s.stats.inc(id, "report_charging_profiles")
+	h.s.onReport(id, r)
 	return smartcharging.NewReportChargingProfilesResponse(), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/lorenzodonini/ocpp-go/ocpp"
+	sc201 "github.com/lorenzodonini/ocpp-go/ocpp2.0.1/smartcharging"
 	"github.com/lorenzodonini/ocpp-go/ocppj"
 )
 
@@ -49,6 +50,9 @@ type SendResult struct {
 	Version  string          `json:"version"`
 	Action   string          `json:"action"`
 	Response json.RawMessage `json:"response"`
+	// Reports: for 2.0.1 GetChargingProfiles, the ReportChargingProfiles
+	// the charger sent for this request (reports.go).
+	Reports *ProfileReports `json:"reports,omitempty"`
 }
 
 // Send sends action with payload to a connected charger and waits for the
@@ -71,6 +75,15 @@ func (s *Service) Send(ctx context.Context, chargerID, action string, payload js
 	if err != nil {
 		return res, err
 	}
+	if gp, ok := req.(*sc201.GetChargingProfilesRequest); ok {
+		resp, reports, err := s.getChargingProfiles(ctx, chargerID, gp)
+		if err != nil {
+			return res, err
+		}
+		res.Reports = reports
+		res.Response, err = json.Marshal(resp)
+		return res, err
+	}
 	var r16, r201 ocpp.Request
 	if res.Version == subproto201 {
 		r201 = req
@@ -81,7 +94,11 @@ func (s *Service) Send(ctx context.Context, chargerID, action string, payload js
 	if err != nil {
 		return res, err
 	}
-	res.Response, err = json.Marshal(resp)
+	var body any = resp
+	if r, ok := resp.(*sc201.GetCompositeScheduleResponse); ok {
+		body = officialComposite201(r, req.(*sc201.GetCompositeScheduleRequest).EvseID) // the library's own shape is not the schema's
+	}
+	res.Response, err = json.Marshal(body)
 	return res, err
 }
 

@@ -50,6 +50,8 @@ type Service struct {
 	rejMu    sync.Mutex
 	rejected map[string]rejection // limits a charger rejected, by charger/connector
 
+	reports reportWaits // GetChargingProfiles waiting for their ReportChargingProfiles
+
 	quit     chan struct{} // closed when Run ends
 	quitOnce sync.Once
 }
@@ -84,6 +86,9 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 		stats: newCounters(), chargers: chargers,
 		rejected: map[string]rejection{}, quit: make(chan struct{}),
 	}
+	// Report request ids start from the clock so a late report for a
+	// request of the previous run does not land in a new one's answer.
+	s.reports.nextReq.Store(time.Now().Unix() % 1_000_000 * 1000)
 	for _, c := range chargers {
 		for _, cs := range c.Connectors {
 			cs.Online = false

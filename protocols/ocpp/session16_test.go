@@ -37,6 +37,9 @@ func runSim(t *testing.T, cfg ocppsim.Config) (*ocppsim.ChargePoint, context.Can
 
 var van = ocppsim.Car{IdTag: "04A1B2C3", BatteryWh: 75000, SoCPct: 30, MaxCurrentA: 32, Phases: 3}
 
+// van2 is a second fleet van: one card cannot be in two transactions at once (ConcurrentTx).
+var van2 = ocppsim.Car{IdTag: "04A1B2C4", BatteryWh: 75000, SoCPct: 30, MaxCurrentA: 32, Phases: 3}
+
 // A fleet van charges: boot, status, session, meter values, a limit the
 // charger confirms and obeys, and a stop with the right energy.
 func TestSession16_FullLifecycle(t *testing.T) {

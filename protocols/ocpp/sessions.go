@@ -31,7 +31,7 @@ func (s *Service) startTx(in txStart) (*Session, TagConfig, error) {
 		return nil, TagConfig{}, err
 	}
 	in.at, _ = s.deviceTime(in.charger, in.at)
-	_, tag := s.tags.authorize(in.idTag)
+	ok, tag := s.tags.authorize(in.idTag)
 	var out *Session
 	var q queued
 	err := s.do(in.charger, func(c *charger) error {
@@ -41,9 +41,11 @@ func (s *Service) startTx(in txStart) (*Session, TagConfig, error) {
 			tag.Status = TagInvalid
 		}
 		if dup := findStart(c, in); dup != nil {
+			_, tag = s.concurrency(ok, tag, in.charger, dup.TransactionID, in.connector)
 			out = dup
 			return nil
 		}
+		_, tag = s.concurrency(ok, tag, in.charger, in.txID, in.connector)
 		if in.txID == "" {
 			id, err := s.store.nextTxID()
 			if err != nil {
@@ -144,6 +146,7 @@ func closeSession(c *charger, ss *Session, meterWh float64, at time.Time, reason
 		ss.LastMeterWh = meterWh
 	}
 	delete(c.open, ss.TransactionID)
+	dropTxProfiles(c, ss)
 	if cs := c.Connectors[ss.Connector]; cs != nil && cs.Session == ss {
 		cs.Session = nil
 	}
@@ -154,7 +157,7 @@ func closeSession(c *charger, ss *Session, meterWh float64, at time.Time, reason
 // token): the session gets the tag, its group and departure, so a delivery
 // van is not treated as a stranger.
 func (s *Service) authorizeTx(id, txID, idTag string, at time.Time) error {
-	ok, tag := s.tags.authorize(idTag)
+	ok, tag := s.authorizeTag(idTag, id, txID, 0)
 	if !ok {
 		return nil // the id is told (idTokenInfo) and ends the transaction
 	}

@@ -22,7 +22,7 @@ func TestSession201_SimulatorLifecycle(t *testing.T) {
 		t.Fatalf("version %q", c.Version)
 	}
 	ss := charging(t, h, sim, 1, van)
-	charging(t, h, sim, 2, van)
+	charging(t, h, sim, 2, van2)
 	if ss.Group != "fleet" || ss.Departure != "07:30" || ss.TransactionID != sim.Connector(1).TxID {
 		t.Errorf("session %+v", ss)
 	}

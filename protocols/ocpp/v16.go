@@ -77,7 +77,7 @@ func (h handler16) OnStatusNotification(id string, r *core.StatusNotificationReq
 }
 
 func (h handler16) OnAuthorize(id string, r *core.AuthorizeRequest) (*core.AuthorizeConfirmation, error) {
-	_, tag := h.s.tags.authorize(r.IdTag)
+	_, tag := h.s.authorizeTag(r.IdTag, id, "", 0)
 	return core.NewAuthorizationConfirmation(tagInfo(tag)), nil
 }
 

@@ -128,7 +128,7 @@ func (h handler201) OnStatusNotification(id string, r *availability.StatusNotifi
 }
 
 func (h handler201) OnAuthorize(id string, r *authorization.AuthorizeRequest) (*authorization.AuthorizeResponse, error) {
-	_, tag := h.s.tags.authorize(r.IdToken.IdToken)
+	_, tag := h.s.authorizeTag(r.IdToken.IdToken, id, "", 0)
 	return authorization.NewAuthorizationResponse(*tokenInfo(tag)), nil
 }
 
@@ -160,7 +160,7 @@ func (h handler201) OnTransactionEvent(id string, r *transactions.TransactionEve
 	idTag := ""
 	if r.IDToken != nil {
 		idTag = r.IDToken.IdToken
-		_, tag := h.s.tags.authorize(idTag)
+		_, tag := h.s.authorizeTag(idTag, id, txID, evse)
 		resp.IDTokenInfo = tokenInfo(tag)
 	}
 	if r.EventType == transactions.TransactionEventStarted {

@@ -43,8 +43,21 @@ func (h *handler16) OnClearChargingProfile(r *smartcharging.ClearChargingProfile
 	return smartcharging.NewClearChargingProfileConfirmation(smartcharging.ClearChargingProfileStatusAccepted), nil
 }
 
-func (h *handler16) OnGetCompositeSchedule(*smartcharging.GetCompositeScheduleRequest) (*smartcharging.GetCompositeScheduleConfirmation, error) {
-	return smartcharging.NewGetCompositeScheduleConfirmation(smartcharging.GetCompositeScheduleStatusRejected), nil
+func (h *handler16) OnGetCompositeSchedule(r *smartcharging.GetCompositeScheduleRequest) (*smartcharging.GetCompositeScheduleConfirmation, error) {
+	unit := string(r.ChargingRateUnit)
+	if unit == "" {
+		unit = "A"
+	}
+	v, ok := h.c.composite(r.ConnectorId, unit)
+	if !ok {
+		return smartcharging.NewGetCompositeScheduleConfirmation(smartcharging.GetCompositeScheduleStatusRejected), nil
+	}
+	now := types.NewDateTime(time.Now().Truncate(time.Second))
+	sched := types.NewChargingSchedule(types.ChargingRateUnitType(unit), types.NewChargingSchedulePeriod(0, v))
+	sched.Duration, sched.StartSchedule = &r.Duration, now
+	conf := smartcharging.NewGetCompositeScheduleConfirmation(smartcharging.GetCompositeScheduleStatusAccepted)
+	conf.ConnectorId, conf.ScheduleStart, conf.ChargingSchedule = &r.ConnectorId, now, sched
+	return conf, nil
 }
 
 func (h *handler16) OnChangeAvailability(r *core.ChangeAvailabilityRequest) (*core.ChangeAvailabilityConfirmation, error) {

@@ -198,7 +198,20 @@ func (h *handler201) OnGetChargingProfiles(*smartcharging.GetChargingProfilesReq
 }
 
 func (h *handler201) OnGetCompositeSchedule(r *smartcharging.GetCompositeScheduleRequest) (*smartcharging.GetCompositeScheduleResponse, error) {
-	return smartcharging.NewGetCompositeScheduleResponse(smartcharging.GetCompositeScheduleStatusRejected, r.EvseID), nil
+	unit := string(r.ChargingRateUnit)
+	if unit == "" {
+		unit = "A"
+	}
+	v, ok := h.c.composite(r.EvseID, unit)
+	if !ok {
+		return smartcharging.NewGetCompositeScheduleResponse(smartcharging.GetCompositeScheduleStatusRejected, r.EvseID), nil
+	}
+	now := types.NewDateTime(time.Now().Truncate(time.Second))
+	sched := types.NewChargingSchedule(0, types.ChargingRateUnitType(unit), types.NewChargingSchedulePeriod(0, v))
+	sched.Duration, sched.StartSchedule = &r.Duration, now
+	resp := smartcharging.NewGetCompositeScheduleResponse(smartcharging.GetCompositeScheduleStatusAccepted, r.EvseID)
+	resp.Schedule = &smartcharging.CompositeSchedule{StartDateTime: now, ChargingSchedule: sched}
+	return resp, nil
 }
 
 func (h *handler201) OnDataTransfer(*data.DataTransferRequest) (*data.DataTransferResponse, error) {

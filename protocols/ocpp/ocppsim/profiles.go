@@ -73,12 +73,18 @@ func (c *ChargePoint) Profiles() []ProfileView {
 // limitLocked is the limit in force on cn now (unit "" for none) and the
 // charger-wide cap; c.mu must be held.
 func (c *ChargePoint) limitLocked(cn *connector) (own, max limit) {
+	return c.limitsLocked(cn, false)
+}
+
+// limitsLocked is limitLocked, with pending: also profiles that have not
+// reached the car yet.
+func (c *ChargePoint) limitsLocked(cn *connector, pending bool) (own, max limit) {
 	now := time.Now()
 	best := func(match func(profile) bool) (limit, bool) {
 		var out profile
 		found := false
 		for _, p := range c.profiles {
-			if now.Before(p.activeAt) || !match(p) {
+			if (!pending && now.Before(p.activeAt)) || !match(p) {
 				continue
 			}
 			if !found || p.stack > out.stack {
@@ -107,8 +113,12 @@ func (c *ChargePoint) limitLocked(cn *connector) (own, max limit) {
 
 // ampsLocked is the per-phase current the limits allow at phases.
 func (c *ChargePoint) ampsLocked(cn *connector, phases int) float64 {
+	return c.ampsForLocked(cn, phases, false)
+}
+
+func (c *ChargePoint) ampsForLocked(cn *connector, phases int, pending bool) float64 {
 	amps := c.cfg.MaxCurrentA
-	own, max := c.limitLocked(cn)
+	own, max := c.limitsLocked(cn, pending)
 	for _, l := range []limit{own, max} {
 		switch l.unit {
 		case "A":
@@ -144,4 +154,32 @@ func (c *ChargePoint) ForgetProfiles() {
 	c.mu.Lock()
 	c.profiles = nil
 	c.mu.Unlock()
+}
+
+// composite is the charger's answer to GetCompositeSchedule for connector n
+// (0: the charger) in unit: its profiles hold one value each, so it is one
+// period, the current the connector may draw now (capped by the hardware's
+// MaxCurrentA), profiles still on their way (ProfileDelay) included. ok
+// false: no such connector.
+func (c *ChargePoint) composite(n int, unit string) (float64, bool) {
+	if n < 0 || n >= len(c.conns) {
+		return 0, false
+	}
+	c.mu.Lock()
+	var amps float64
+	if n == 0 { // the charger: its max profile alone
+		amps = c.cfg.MaxCurrentA
+		if _, max := c.limitsLocked(&connector{}, true); max.unit == "A" {
+			amps = min(amps, max.value)
+		} else if max.unit == "W" {
+			amps = min(amps, max.value/(c.cfg.VoltageV*float64(c.cfg.Phases)))
+		}
+	} else {
+		amps = c.ampsForLocked(c.conns[n], c.cfg.Phases, true)
+	}
+	c.mu.Unlock()
+	if unit == "W" {
+		return amps * c.cfg.VoltageV * float64(c.cfg.Phases), true
+	}
+	return amps, true
 }
