@@ -105,6 +105,11 @@ func (s *Service) Trigger(ctx context.Context, chargerID string, connector int, 
 	if connector > 0 {
 		r16.ConnectorId = &connector
 		r201.Evse = &types201.EVSE{ID: connector}
+		if message == string(remotecontrol.MessageTriggerStatusNotification) {
+			// 2.0.1 sends StatusNotification per connector only (F06.FR.13);
+			// the office's EVSEs have one connector each.
+			r201.Evse.ConnectorID = intp(1)
+		}
 	}
 	return s.statusOf(s.call(ctx, chargerID, r16, r201))
 }
