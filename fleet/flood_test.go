@@ -44,7 +44,7 @@ func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
 	})
 
 	connect := func(id string) (paho.Client, error) {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 			SetUsername(flooder).SetPassword("flood-flood-flood").SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4))
 		tok := c.Connect()
 		tok.WaitTimeout(10 * time.Second)

@@ -187,7 +187,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080", SessionTTL: 12 * time.Hour, LoginPerMinute: 10, MaxBody: 1 << 20},
 		Broker: Broker{
-			Mode:     "embedded",
+			Mode: "embedded",
 			Embedded: Embedded{TCP: "127.0.0.1:1883", OfficeLimits: OfficeLimits{
 				// An office sends a batch a second live and drains a backlog
 				// at backlog_rate (20,000 samples/s, 4 batches of 5,000): 100/s
