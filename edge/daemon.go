@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,8 +63,13 @@ type Daemon struct {
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
 
-	remoteMu      sync.Mutex         // one remote config applied at a time (remoteconfig.go)
-	ruleOverrides map[string]float64 // rule parameters set by command (ruleparam.go), under mu
+	site    config.Config // the local config file; cfg is it or the remote config in force
+	restart chan struct{} // a remote config needs the daemon built again (Run returns ErrRestart)
+
+	remoteMu      sync.Mutex                        // one remote config applied at a time (remoteconfig.go)
+	remote        atomic.Pointer[RemoteConfigState] // which remote config runs (remotestate.go); written under remoteMu
+	ruleOverrides map[string]float64                // rule parameters set by command (ruleparam.go), under mu
+	rulesBase     *rules.Config                     // rules reloaded at run time (nil: cfg's), under mu
 }
 
 // driver is a device service (Modbus, OCPP, MQTT) as the daemon sees it.
@@ -72,18 +78,54 @@ type driver interface {
 	health.Reporter
 }
 
-// New opens the buffer and state database and builds every service, so that a
-// config that cannot work fails here, before anything starts.
-func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), ready: make(chan struct{}), lc: noLifecycle{}}
+// New opens the state database and the buffer and builds every service, so
+// that a config that cannot work fails here, before anything starts. site
+// is the local config file; a remote config from the fleet in force in its
+// data_dir replaces it (remotestate.go), and one on trial that cannot start
+// is rolled back to the last good config here.
+func New(site config.Config, log *slog.Logger, version string) (*Daemon, error) {
+	if err := os.MkdirAll(site.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := openState(site.StatePath(), log)
+	if err != nil {
+		return nil, err
+	}
+	cfg, rs, err := startConfig(st, site, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d, err := build(cfg, st, log, version)
+	if err != nil && rs.Running != 0 && rs.Running != rs.Good {
+		why := fmt.Sprintf("the daemon could not start with it: %v", err)
+		log.Error("remote config on trial does not start; rolling back", "version", rs.Running, "to", rs.Good, "err", err)
+		if rs, err = rollback(st, site.DataDir, rs, why); err == nil {
+			if cfg, rs, err = startConfig(st, site, log); err == nil {
+				d, err = build(cfg, st, log, version)
+			}
+		}
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.site = site
+	d.setRemote(rs)
+	d.auditRollback()
+	return d, nil
+}
+
+// build builds a daemon for cfg on the open state database; on failure it
+// releases what it opened, but not the state database.
+func build(cfg config.Config, st *bolt.DB, log *slog.Logger, version string) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, state: st, log: log, version: version, started: time.Now(), ready: make(chan struct{}),
+		lc: noLifecycle{}, restart: make(chan struct{}, 1)}
 	ops, err := loadOperators(cfg.HTTP.Operators)
 	if err != nil {
 		return nil, fmt.Errorf("http.operators: %w", err)
 	}
 	d.operators = ops
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	buf, err := buffer.Open(cfg.BufferPath(), buffer.Options{
 		MaxBytes: int64(cfg.Buffer.MaxBytes), CommitInterval: cfg.Buffer.CommitInterval, Logger: log,
 	})
@@ -93,15 +135,13 @@ func New(cfg config.Config, log *slog.Logger, version string) (*Daemon, error) {
 	d.buf, d.alive = buf, buf.Ping
 	d.sink = &officeSink{buf: buf, office: cfg.Office.ID, hold: &clockHold{clock: systemClock{start: time.Now()}},
 		agg: aggregate.New(cfg.Aggregate)}
-	if d.state, err = openState(cfg.StatePath(), log); err != nil {
-		buf.Close()
-		return nil, err
-	}
 	// From here on a failure releases everything opened so far, the
 	// drivers' listeners too (the OCPP one binds in New).
 	fail := func(err error) (*Daemon, error) {
 		d.closeDrivers()
-		d.closeStores()
+		if cerr := buf.Close(); cerr != nil {
+			log.Error("close buffer", "err", cerr)
+		}
 		return nil, err
 	}
 	if err := d.buildDrivers(); err != nil {
@@ -214,7 +254,8 @@ func (d *Daemon) Sink() Sink { return d.sink }
 
 // Run starts everything and blocks until ctx is done, then shuts down in
 // order: drivers stop producing, the uplink says goodbye, the buffer commits
-// what is pending and closes.
+// what is pending and closes. It returns ErrRestart, after the same
+// shutdown, when a remote config needs the daemon built again (Serve).
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closeStores()
 	var wg sync.WaitGroup
@@ -243,14 +284,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.rules != nil {
 		start("rules", d.rules.Run, driverCtx)
 	}
+	if d.remoteState().Trial {
+		start("remote-config", d.watchTrial, driverCtx)
+	}
 	close(d.ready)
 	d.log.Info("polis-edge running", "office", d.cfg.Office.ID, "version", d.version, "http", d.HTTPAddr(), "data_dir", d.cfg.DataDir)
 	d.lc.Ready()
 	go d.supervise(ctx)
 
-	<-ctx.Done()
-	d.lc.Stopping()
-	d.log.Info("shutting down")
+	restart := false
+	select {
+	case <-ctx.Done():
+		d.lc.Stopping()
+		d.log.Info("shutting down")
+	case <-d.restart:
+		restart = true
+		d.log.Info("stopping to restart with the remote config in force")
+	}
 	stopDrivers()
 	stopUplink()
 	if srv != nil {
@@ -260,6 +310,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	d.flushOpenWindows()
+	if restart {
+		return ErrRestart
+	}
 	return nil
 }
 
@@ -289,7 +342,13 @@ func (d *Daemon) startHTTP() *http.Server {
 
 // Reload applies a new config where that is safe at run time (log level) and
 // reports every other change as needing a restart.
+// While a remote config from the fleet is in force the local file is not
+// used: Reload changes nothing and says so.
 func (d *Daemon) Reload(next config.Config, level *slog.LevelVar) []string {
+	if v := d.RemoteVersion(); v != 0 {
+		d.log.Warn("SIGHUP: remote config from the fleet in force; the local file is not used while it is", "version", v)
+		return nil
+	}
 	level.Set(next.SlogLevel())
 	changed := d.reloadRules(next, config.Diff(d.cfg, next))
 	d.mu.Lock()

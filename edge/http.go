@@ -58,6 +58,8 @@ type Status struct {
 	ClockUnset     bool     `json:"clock_unset,omitempty"`
 	HeldForClock   int      `json:"held_for_clock,omitempty"`
 	RestartPending []string `json:"restart_pending,omitempty"`
+	// RemoteConfig: the fleet's config in force, when there is one.
+	RemoteConfig *RemoteConfigState `json:"remote_config,omitempty"`
 }
 
 func (d *Daemon) status() Status {
@@ -79,6 +81,9 @@ func (d *Daemon) status() Status {
 	d.mu.Lock()
 	st.RestartPending = d.pending
 	d.mu.Unlock()
+	if rs := d.remoteState(); rs.Running != 0 || rs.Rollback != "" {
+		st.RemoteConfig = &rs
+	}
 	return st
 }
 

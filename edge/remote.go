@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/polis-edge/polis/protocols/health"
 	"github.com/polis-edge/polis/protocols/ocpp"
 	wire "github.com/polis-edge/polis/protocols/uplink"
 )
@@ -126,6 +127,11 @@ func pruneCommands(b *bolt.Bucket, now time.Time) {
 	}
 }
 
+// defaultOverride is how long a charger_limit without minutes holds when
+// the rules own the limits: a limit nobody set an end to must not stay
+// forever, nor be ignored.
+const defaultOverride = time.Hour
+
 // commandParams is the union of every action's params.
 type commandParams struct {
 	Compartment   string   `json:"compartment"`
@@ -135,7 +141,7 @@ type commandParams struct {
 	IDTag         string   `json:"id_tag"`
 	TransactionID string   `json:"transaction_id"`
 	Amps          *float64 `json:"amps"`
-	Minutes       float64  `json:"minutes"`
+	Minutes       *float64 `json:"minutes"` // charger_limit with rules: nil = defaultOverride, 0 clears
 	Mode          *string  `json:"mode"`
 	Pct           *float64 `json:"pct"`
 	Name          string   `json:"name"`
@@ -168,7 +174,15 @@ func (d *Daemon) execCommand(ctx context.Context, op Operator, c wire.Command) (
 		if err != nil {
 			return outcome(err)
 		}
-		return wire.CommandResult{Status: r.Result, Reason: r.Reason, Detail: r}
+		// r.Reason is the operator's reason for opening; why it was
+		// refused or timed out is r.Detail.
+		res := wire.CommandResult{Status: r.Result, Reason: r.Detail, Detail: r}
+		if st := d.deviceState(c.Device); r.Result == wire.CmdTimedOut && st != "" && st != health.OK {
+			// No answer from a bank the edge knows is away: it did not get
+			// the command (clean session), so say so.
+			res.Status, res.Reason = wire.CmdDeviceOffline, fmt.Sprintf("locker bank %s is %s: %s", c.Device, st, r.Detail)
+		}
+		return res
 	case "charger_reset", "charger_unlock", "charger_start", "charger_stop":
 		if d.ocpp == nil {
 			return refused("no chargers configured")
@@ -203,7 +217,11 @@ func (d *Daemon) execCommand(ctx context.Context, op Operator, c wire.Command) (
 			return refused("amps required")
 		}
 		if d.rules != nil { // the rules own the limits: an override, or the next cycle undoes it
-			ov, err := d.rules.SetOverride(c.Device, max(p.Connector, 1), *p.Amps, time.Duration(p.Minutes*float64(time.Minute)), op.Name)
+			dur := defaultOverride
+			if p.Minutes != nil {
+				dur = time.Duration(*p.Minutes * float64(time.Minute))
+			}
+			ov, err := d.rules.SetOverride(c.Device, max(p.Connector, 1), *p.Amps, dur, op.Name)
 			if err != nil {
 				return refused("%v", err)
 			}
@@ -252,6 +270,16 @@ func (d *Daemon) execCommand(ctx context.Context, op Operator, c wire.Command) (
 		return wire.CommandResult{Status: wire.CmdDone}
 	}
 	return refused("unknown action %q", c.Action)
+}
+
+// deviceState is a device's health as its driver reports it ("" unknown).
+func (d *Daemon) deviceState(id string) health.State {
+	for _, dev := range d.devices() {
+		if dev.ID == id {
+			return dev.State
+		}
+	}
+	return ""
 }
 
 func refused(format string, args ...any) wire.CommandResult {

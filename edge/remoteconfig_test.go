@@ -35,8 +35,8 @@ func adminCall(t *testing.T, method, url, token string, body any) (int, []byte) 
 // to the office with per-office values; the fleet validates with the edge's
 // validator, pushes the version, the edge validates again, stores it and
 // acks; desired and applied versions match. A config that does not validate
-// is refused by the fleet (nothing stored); one that would change the
-// uplink is refused by the edge, whose running config stays.
+// is refused by the fleet (nothing stored); one that would move the
+// data_dir is refused by the edge, whose running config stays.
 func TestRemoteConfigThroughFleet(t *testing.T) {
 	in := testserver.Influx(t)
 	f := startFleet(t, in, "")
@@ -46,7 +46,7 @@ func TestRemoteConfigThroughFleet(t *testing.T) {
 	token, _, _ := f.Users().NewToken("root", "test")
 	base := "http://" + f.Addrs().HTTP
 	dir := dataDir(t)
-	startEdge(t, parseEdge(t, dir, f.Addrs().MQTT, ""))
+	serveEdge(t, parseEdge(t, dir, f.Addrs().MQTT, ""))
 	waitFor(t, 30*time.Second, "office online", func() bool { o, _ := f.Office(testOffice); return o.Online })
 
 	tpl := fmt.Sprintf(`office: {id: "{{.Office.ID}}", name: "{{.Values.name}}"}
@@ -96,15 +96,16 @@ telemetry: {interval: {{.Values.telemetry}}}
 	if code, b := adminCall(t, "POST", base+"/api/v1/offices/"+testOffice+"/config", token, map[string]string{"yaml": "office: {id: \"" + testOffice + "\"}\ncolour: red\n"}); code != http.StatusBadRequest {
 		t.Fatalf("invalid config: %d %s", code, b)
 	}
-	// Valid, but moves the uplink: the edge refuses it.
+	// Valid, but moves the data_dir (where state.db and the buffer live):
+	// the edge refuses it and its running config stays.
 	moved := strings.Replace(strings.Replace(tpl, "{{.Office.ID}}", testOffice, 1), "{{.Values.name}}", "x", 1)
 	moved = strings.Replace(moved, "{{.Values.telemetry}}", "1h", 1)
-	moved = strings.Replace(moved, "reconnect_max: 500ms", "reconnect_max: 900ms", 1)
+	moved = strings.Replace(moved, fmt.Sprintf("data_dir: %q", dir), fmt.Sprintf("data_dir: %q", dir+"-elsewhere"), 1)
 	if code, b := adminCall(t, "POST", base+"/api/v1/offices/"+testOffice+"/config", token, map[string]string{"yaml": moved}); code != http.StatusCreated {
 		t.Fatalf("push: %d %s", code, b)
 	}
 	waitFor(t, 30*time.Second, "version 2 answered", func() bool { s := get(); return s.Status.Outcome == "refused" })
-	if s := get(); s.Status.Desired != 2 || s.Status.Applied != 1 || !strings.Contains(s.Status.Reason, "uplink") || len(s.Versions) != 2 {
+	if s := get(); s.Status.Desired != 2 || s.Status.Applied != 1 || !strings.Contains(s.Status.Reason, "data_dir") || len(s.Versions) != 2 {
 		t.Fatalf("after a refused push: %+v", s)
 	}
 }

@@ -26,6 +26,18 @@ var ruleParams = map[string]struct {
 	"export_limit_w": {0, 10000000, func(c *rules.Config, v float64) { c.ExportLimitW = &v }},
 }
 
+// setRules makes cfg the running rules and the base the parameters set by
+// command apply over (SIGHUP, a remote config): those overrides end here.
+func (d *Daemon) setRules(cfg rules.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.rules.SetConfig(cfg); err != nil {
+		return err
+	}
+	d.rulesBase, d.ruleOverrides = &cfg, nil
+	return nil
+}
+
 // setRuleParam applies name=value over the configured rules.
 func (d *Daemon) setRuleParam(name string, value *float64) error {
 	if d.rules == nil || d.cfg.RulesConfig() == nil {
@@ -55,6 +67,9 @@ func (d *Daemon) setRuleParam(name string, value *float64) error {
 		}
 	}
 	cfg := *d.cfg.RulesConfig()
+	if d.rulesBase != nil {
+		cfg = *d.rulesBase
+	}
 	for k, v := range next {
 		ruleParams[k].set(&cfg, v)
 	}

@@ -49,7 +49,7 @@ func (d *Daemon) reloadRules(next config.Config, changed []string) []string {
 	case d.rules == nil || rc == nil:
 		return append(changed, "rules")
 	}
-	if err := d.rules.SetConfig(*rc); err != nil {
+	if err := d.setRules(*rc); err != nil {
 		d.log.Error("SIGHUP: rules rejected, keeping the running ones", "err", err)
 		return changed
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/polis-edge/polis/edge"
@@ -115,22 +116,29 @@ func daemon(cfg config.Config, path string, stderr io.Writer) int {
 	log := newLogger(cfg.Log.Format, level, stderr)
 	slog.SetDefault(log)
 
-	d, err := edge.New(cfg, log, version)
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return 1
-	}
-	d.SetLifecycle(sdnotify.FromEnv(log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Serve builds the daemon again to apply a remote config: SIGHUP goes
+	// to the one running.
+	var cur atomic.Pointer[edge.Daemon]
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			reload(d, path, level, log)
+			if d := cur.Load(); d != nil {
+				reload(d, path, level, log)
+			}
 		}
 	}()
-	if err := d.Run(ctx); err != nil {
+	lc := sdnotify.FromEnv(log)
+	err := edge.Serve(ctx, cfg, log, version, func(d *edge.Daemon) {
+		d.SetLifecycle(lc)
+		if d.RemoteVersion() != 0 {
+			level.Set(d.Config().SlogLevel())
+		}
+		cur.Store(d)
+	})
+	if err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1
 	}

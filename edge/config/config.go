@@ -78,6 +78,9 @@ type Uplink struct {
 	ReconnectMin   time.Duration `yaml:"reconnect_min"`   // first back-off after a lost connection
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`   // back-off ceiling
 	StatusInterval time.Duration `yaml:"status_interval"` // retained status refresh
+	// ConfigGrace is how long a config pushed by the fleet has, once applied,
+	// to reach the fleet again before the edge rolls back to the last good one.
+	ConfigGrace time.Duration `yaml:"config_grace"`
 }
 
 // HTTP configures the local API (health, metrics, status).
@@ -106,7 +109,7 @@ func Default() Config {
 			BatchSamples: 5000, BatchBytes: 512 << 10, Window: 8,
 			AckTimeout: 30 * time.Second, BacklogRate: 20000,
 			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
-			StatusInterval: 30 * time.Second,
+			StatusInterval: 30 * time.Second, ConfigGrace: 10 * time.Minute,
 		},
 		HTTP:      HTTP{Listen: "127.0.0.1:9100"},
 		Telemetry: Telemetry{Interval: 10 * time.Second},
@@ -274,5 +277,10 @@ func (u Uplink) validate(bad func(key, format string, a ...any), enabled bool) {
 	}
 	if u.StatusInterval < time.Second {
 		bad("uplink.status_interval", "must be at least 1s, got %s", u.StatusInterval)
+	}
+	// Shorter than one reconnect back-off, a slow first connect would roll
+	// back a good config.
+	if u.ConfigGrace < time.Second || u.ConfigGrace < u.ReconnectMax {
+		bad("uplink.config_grace", "must be at least 1s and at least reconnect_max (%s), got %s", u.ReconnectMax, u.ConfigGrace)
 	}
 }

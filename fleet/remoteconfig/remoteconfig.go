@@ -42,7 +42,7 @@ type Status struct {
 	Office        string    `json:"office"`
 	Desired       int64     `json:"desired"`
 	Applied       int64     `json:"applied"`
-	Outcome       string    `json:"outcome,omitempty"` // of the last ack: applied or refused
+	Outcome       string    `json:"outcome,omitempty"` // of the last ack: applied, refused or rolled_back
 	Reason        string    `json:"reason,omitempty"`
 	RestartNeeded []string  `json:"restart_needed,omitempty"`
 	AckTime       time.Time `json:"ack_time,omitzero"`
@@ -175,8 +175,11 @@ func (c *Configs) Ack(office string, payload []byte) {
 		return
 	}
 	s.Office = office
-	if a.Status == uplink.ConfigApplied {
+	switch a.Status {
+	case uplink.ConfigApplied:
 		s.Applied = a.Version
+	case uplink.ConfigRolledBack: // the edge gave a.Version up: a.Running is in force again
+		s.Applied = a.Running
 	}
 	s.Outcome, s.Reason, s.RestartNeeded, s.AckTime = a.Status, a.Reason, a.RestartNeeded, a.Time
 	if err := c.putStatus(s); err != nil {

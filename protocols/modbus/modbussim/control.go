@@ -143,3 +143,20 @@ func (s *Sim) SetInverterFault(name string, evt1 uint32) error {
 	}
 	return err
 }
+
+// InverterLimitPct is the production limit (percent of rated power) the
+// inverter applied at the last physics step: 100 when not curtailed. Tests
+// read it to see that a curtailment written over Modbus took effect.
+func (s *Sim) InverterLimitPct(name string) (float64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.device(name)
+	if err != nil {
+		return 0, err
+	}
+	inv, ok := d.u.(*inverter)
+	if !ok {
+		return 0, fmt.Errorf("modbussim: %s is not an inverter", name)
+	}
+	return inv.limitedPct, nil
+}
