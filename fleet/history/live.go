@@ -21,10 +21,10 @@ import (
 // value; older values are not shown.
 const LiveWindow = 7 * 24 * time.Hour
 
-// StaleAfter: a periodic reading (power, temperature, counts) older than
-// this is marked stale. A value reported on change (a charger's status, a
-// door, a compartment's state) holds until the next change, so it is stale
-// only when the office itself has been silent this long.
+// StaleAfter: a periodic reading (power, temperature, a locker bank's
+// state) older than this is marked stale. A value reported only on change
+// (a charger's status, a door contact) holds until the next change, so it
+// is stale only when the office itself has been silent this long.
 const StaleAfter = 15 * time.Minute
 
 // liveFields are the fields the office page shows, per measurement; nil =
@@ -48,12 +48,12 @@ var liveFields = []struct {
 	{"sensor_diag", `"device"`, "", nil},
 }
 
-// onChange are the fields reported when they change, not periodically.
+// onChange are the fields reported only when they change, not periodically
+// (inverters are polled, rules rows rewritten every 10 s, locker banks send
+// their status at least every 5 min: all periodic).
 var onChange = map[string]bool{
-	"evse.status": true, "evse.error_code": true, "evse.transaction_id": true, "pv.state": true, "pv.limit_pct": true,
-	"pv.limit_active": true, "locker.power": true, "locker.online": true, "locker_compartment.state": true,
-	"locker_compartment.door_open": true, "contact.open": true, "leak.leak": true, "smoke.smoke": true,
-	"pv.rated_power_w": true,
+	"evse.status": true, "evse.error_code": true, "evse.transaction_id": true,
+	"contact.open": true, "leak.leak": true, "smoke.smoke": true,
 }
 
 // Value is one field's latest value and when it was measured.
