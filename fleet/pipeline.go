@@ -64,10 +64,12 @@ func (f *Fleet) onStatus(topic string, payload []byte) {
 }
 
 // A worker takes what is queued, up to these bounds, into one InfluxDB write
-// (ingest.HandleMany): many offices' small batches cost one request.
+// (ingest.HandleMany): many offices' small batches cost one request. An
+// InfluxDB write costs about the same for 100 lines as for 2,000, so at 7,000
+// offices the writes must carry hundreds of offices each (docs/benchmarks.md).
 const (
-	coalesceMessages = 256
-	coalesceBytes    = 512 << 10 // compressed; about ten times that in line protocol
+	coalesceMessages = 1024
+	coalesceBytes    = 4 << 20 // compressed; about ten times that in line protocol
 )
 
 func (f *Fleet) worker(ctx context.Context) {

@@ -197,8 +197,10 @@ func Default() Config {
 			External: External{ClientID: "polis-fleet-" + host, ShareGroup: "polis-fleet"},
 			NATS:     NATS{Stream: "POLIS_TELEMETRY", Replicas: 3, Consumer: "polis-fleet", AckWait: time.Minute},
 		},
-		Influx:            Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
-		Ingest:            Ingest{Workers: 4, Queue: 64, ClockTolerance: 5 * time.Minute},
+		Influx: Influx{URL: "http://127.0.0.1:8086", Bucket: "polis/autogen", Timeout: 10 * time.Second},
+		// The queue is what a write can coalesce: 1,024 batches of ~1 KiB
+		// (live) to ~50 KiB (backlog, compressed) is 1–50 MB.
+		Ingest:            Ingest{Workers: 4, Queue: 1024, ClockTolerance: 5 * time.Minute},
 		Alarms:            Alarms{Keep: 20, OfflineAfter: 5 * time.Minute},
 		Retention:         Retention{Audit: 400 * 24 * time.Hour, Alarms: 400 * 24 * time.Hour, Commands: 400 * 24 * time.Hour},
 		TelemetryInterval: 10 * time.Second,
