@@ -144,11 +144,11 @@ func (d *Daemon) applyByRestart(push wire.ConfigPush, next config.Config, change
 		return fmt.Errorf("store: %w", err)
 	}
 	now := time.Now().UTC()
-	rs := RemoteConfigState{Running: push.Version, Trial: true, Deadline: now.Add(next.Uplink.ConfigGrace),
+	rs := RemoteConfigState{Running: push.Version, Trial: true, Deadline: now.Add(next.Uplink.TrialGrace()),
 		Good: d.remoteState().Good, Restart: changed, Applied: now}
 	d.setRemote(rs)
 	d.log.Info("remote config on trial: restarting the daemon to apply it", "version", push.Version,
-		"sections", changed, "grace", next.Uplink.ConfigGrace)
+		"sections", changed, "grace", next.Uplink.TrialGrace())
 	return nil
 }
 

@@ -210,7 +210,7 @@ func (d *Daemon) watchTrial(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		connected, why := false, fmt.Sprintf("no contact with the fleet within %s of applying it", d.cfg.Uplink.ConfigGrace)
+		connected, why := false, fmt.Sprintf("no contact with the fleet within %s of applying it", d.cfg.Uplink.TrialGrace())
 		if d.up != nil {
 			us := d.up.Stats()
 			connected = us.Connects > 0

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -227,5 +229,107 @@ func TestRemoteConfigSurvivesRestart(t *testing.T) {
 			t.Fatalf("damaged=%v: the redelivered push restarted the daemon", damage)
 		}
 		e.stop()
+	}
+}
+
+// TestRemoteConfigRulesOnlyAppliedHot: a push that changes only the rules
+// is in force at once, without a restart, and is the base later rule
+// parameters apply over (not the file the daemon started with).
+func TestRemoteConfigRulesOnlyAppliedHot(t *testing.T) {
+	f, base, token := adminFleet(t)
+	dir := dataDir(t)
+	mq := f.Addrs().MQTT
+	e := serveEdge(t, parseEdge(t, dir, mq, "rules: {contracted_kw: 6, cycle: 100ms}\n"))
+	d := e.running(t, 1)
+	waitFor(t, 30*time.Second, "a cycle at 6 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-6400) < 1 })
+	pushConfig(t, base, token, edgeYAML(dir, mq, testPassword, "", "rules: {contracted_kw: 8, cycle: 100ms}\n"))
+	waitFor(t, 30*time.Second, "version 1 applied", func() bool { return fleetConfig(t, base, token).Status.Applied == 1 })
+	if s := fleetConfig(t, base, token).Status; s.Outcome != wire.ConfigApplied || len(s.RestartNeeded) != 0 {
+		t.Fatalf("rules-only push: %+v", s)
+	}
+	waitFor(t, 30*time.Second, "a cycle at 8 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-8600) < 1 })
+	if rs := d.remoteState(); rs.Running != 1 || rs.Good != 1 || rs.Trial || e.startCount() != 1 {
+		t.Fatalf("after a hot push: %+v, %d starts", rs, e.startCount())
+	}
+	v := 0.0
+	if err := d.setRuleParam("tolerance_pct", &v); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "8 kW without tolerance", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-7800) < 1 })
+}
+
+// TestRemoteConfigThatCannotStartIsRolledBack: a pushed config whose local
+// API port is taken validates, but the daemon cannot start with it: the
+// edge starts again with the config it had and reports why.
+func TestRemoteConfigThatCannotStartIsRolledBack(t *testing.T) {
+	f, base, token := adminFleet(t)
+	dir := dataDir(t)
+	mq := f.Addrs().MQTT
+	e := serveEdge(t, parseEdge(t, dir, mq, ""))
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	bad := strings.Replace(edgeYAML(dir, mq, testPassword, "", ""), `http: {listen: "127.0.0.1:0"}`, fmt.Sprintf("http: {listen: %q}", taken.Addr().String()), 1)
+	pushConfig(t, base, token, bad)
+	waitFor(t, 60*time.Second, "version 1 rolled back and reported", func() bool {
+		return fleetConfig(t, base, token).Status.Outcome == wire.ConfigRolledBack
+	})
+	s := fleetConfig(t, base, token).Status
+	if s.Applied != 0 || !strings.Contains(s.Reason, "could not start") || !strings.Contains(s.Reason, "address already in use") ||
+		!strings.Contains(s.Reason, "local config file") {
+		t.Fatalf("fleet after the rollback: %+v", s)
+	}
+	d := e.running(t, 2)
+	if d.RemoteVersion() != 0 || d.Config().HTTP.Listen != "127.0.0.1:0" {
+		t.Fatalf("running version %d with http %q", d.RemoteVersion(), d.Config().HTTP.Listen)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RemoteConfigFile)); !os.IsNotExist(err) {
+		t.Fatalf("remote-config.yaml still there after rolling back to the local file: %v", err)
+	}
+}
+
+// TestRemoteConfigTrialExpiredWhileDown: a daemon that stopped while a
+// config was on trial, and starts after its grace time, starts with the
+// last good config and keeps the rollback as the ack for the fleet.
+func TestRemoteConfigTrialExpiredWhileDown(t *testing.T) {
+	dir := dataDir(t)
+	site := parseEdge(t, dir, "127.0.0.1:1", "")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	good := edgeYAML(dir, "127.0.0.1:1", testPassword, "", "telemetry: {interval: 7m}\n")
+	good = strings.Replace(good, "telemetry: {interval: 1h}\n", "", 1)
+	for f, text := range map[string]string{GoodConfigFile: good, RemoteConfigFile: edgeYAML(dir, "127.0.0.1:2", "other", "", "")} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := openState(site.StatePath(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trial := RemoteConfigState{Running: 2, Trial: true, Deadline: time.Now().Add(-time.Minute), Good: 1}
+	if err := writeRemote(db, trial, &wire.ConfigAck{Version: 2, Status: wire.ConfigApplied, Running: 2}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	d, err := New(site, quietLog(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { d.closeDrivers(); d.closeStores() }()
+	if d.RemoteVersion() != 1 || d.Config().Telemetry.Interval != 7*time.Minute {
+		t.Fatalf("started with version %d, telemetry %s", d.RemoteVersion(), d.Config().Telemetry.Interval)
+	}
+	_, ack, err := readRemote(d.state)
+	if err != nil || ack.Version != 2 || ack.Status != wire.ConfigRolledBack || ack.Running != 1 || !strings.Contains(ack.Reason, "restarted meanwhile") {
+		t.Fatalf("stored ack %+v, %v", ack, err)
+	}
+	entries, _ := d.auditEntries()
+	if len(entries) != 1 || entries[0].Action != "config_rollback" {
+		t.Fatalf("audit trail %+v", entries)
 	}
 }
