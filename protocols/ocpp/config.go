@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,7 +16,10 @@ type Config struct {
 	// SecurityProfile is 1 when unset: Basic auth with a password per
 	// charger. 0 (no authentication) must be asked for, and only on a
 	// loopback address unless ForceInsecure says otherwise.
-	SecurityProfile     *int            `yaml:"security_profile"`
+	SecurityProfile *int `yaml:"security_profile"`
+	// Listeners serve more security profiles besides Listen's, at once
+	// (e.g. 1 on :8887, 2 on :8443, 3 on :8444); they share tls and path.
+	Listeners           []ListenerConfig `yaml:"listeners"`
 	ForceInsecure       bool            `yaml:"force_insecure"`
 	ClockTolerance      time.Duration   `yaml:"clock_tolerance"`
 	TLS                 TLSConfig       `yaml:"tls"`
@@ -29,6 +33,12 @@ type Config struct {
 	RateLimit           RateLimitConfig `yaml:"rate_limit"`
 	Chargers            []ChargerConfig `yaml:"chargers"`
 	Auth                AuthConfig      `yaml:"auth"`
+}
+
+// ListenerConfig is one more listener and the security profile it serves.
+type ListenerConfig struct {
+	Listen          string `yaml:"listen"`
+	SecurityProfile int    `yaml:"security_profile"`
 }
 
 // TLSConfig holds PEM file paths for security profiles 2 and 3.
@@ -51,6 +61,10 @@ type ChargerConfig struct {
 	ID         string `yaml:"id"`
 	Password   string `yaml:"password"`
 	Connectors int    `yaml:"connectors"`
+	// SecurityProfile is the lowest profile the charger may connect with
+	// (0: any listener). A charger moved to profile 3 is then refused on
+	// the profile 1 listener, so a leaked password cannot stand in for it.
+	SecurityProfile int `yaml:"security_profile"`
 }
 
 // AuthConfig is the local idTag list and the policy for unknown tags.
@@ -89,6 +103,21 @@ const (
 
 // Profile returns a security profile number for Config.SecurityProfile.
 func Profile(n int) *int { return &n }
+
+// listeners are every listen address with its profile, Listen's first.
+func (c *Config) listeners() []ListenerConfig {
+	return append([]ListenerConfig{{Listen: c.Listen, SecurityProfile: c.profile()}}, c.Listeners...)
+}
+
+// profiles says which security profiles some listener serves.
+func (c *Config) profiles() (has [4]bool) {
+	for _, l := range c.listeners() {
+		if l.SecurityProfile >= 0 && l.SecurityProfile <= 3 {
+			has[l.SecurityProfile] = true
+		}
+	}
+	return has
+}
 
 // profile is the security profile in force (1 when unset).
 func (c *Config) profile() int {
@@ -162,21 +191,36 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "must start with /")
 	}
-	sp := c.profile()
-	if sp < 0 || sp > 3 {
-		bad("security_profile", "must be 0, 1, 2 or 3")
+	addrs := map[string]bool{}
+	for i, l := range c.listeners() {
+		key := "security_profile"
+		if i > 0 {
+			key = fmt.Sprintf("listeners[%d]", i-1)
+			if _, _, err := net.SplitHostPort(l.Listen); err != nil {
+				bad(key+".listen", "must be host:port: %v", err)
+			}
+			if addrs[l.Listen] && !strings.HasSuffix(l.Listen, ":0") {
+				bad(key+".listen", "%s is already used by another listener", l.Listen)
+			}
+			key += ".security_profile"
+		}
+		addrs[l.Listen] = true
+		if l.SecurityProfile < 0 || l.SecurityProfile > 3 {
+			bad(key, "must be 0, 1, 2 or 3")
+		}
+		if l.SecurityProfile == 0 && !c.ForceInsecure && !loopback(l.Listen) {
+			bad(key, "0 (no authentication) is only allowed on a loopback listen address; use 1 with a password per charger, or set force_insecure: true")
+		}
 	}
-	if sp == 0 && !c.ForceInsecure && !loopback(c.Listen) {
-		bad("security_profile", "0 (no authentication) is only allowed on a loopback listen address; use 1 with a password per charger, or set force_insecure: true")
-	}
+	has := c.profiles()
 	if c.ClockTolerance < 0 {
 		bad("clock_tolerance", "must be >= 0")
 	}
-	if sp >= 2 && (c.TLS.Cert == "" || c.TLS.Key == "") {
-		bad("tls", "cert and key are required for security_profile %d", sp)
+	if (has[2] || has[3]) && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		bad("tls", "cert and key are required for security profiles 2 and 3")
 	}
-	if sp == 3 && c.TLS.ClientCA == "" {
-		bad("tls.client_ca", "required for security_profile 3 (mutual TLS)")
+	if has[3] && c.TLS.ClientCA == "" {
+		bad("tls.client_ca", "required for security profile 3 (mutual TLS)")
 	}
 	switch c.UnknownChargerBoot {
 	case "pending", "rejected", "accepted":
@@ -205,8 +249,13 @@ func (c *Config) Validate() error {
 			bad(key+".id", "duplicate %q", ch.ID)
 		}
 		seen[ch.ID] = true
-		if (sp == 1 || sp == 2) && len(ch.Password) < 16 {
-			bad(key+".password", "at least 16 characters required by security_profile %d (OCPP 1.6 security whitepaper)", sp)
+		if ch.SecurityProfile < 0 || ch.SecurityProfile > 3 {
+			bad(key+".security_profile", "must be 0-3")
+		} else if ch.SecurityProfile > 0 && !slices.ContainsFunc(c.listeners(), func(l ListenerConfig) bool { return l.SecurityProfile >= ch.SecurityProfile }) {
+			bad(key+".security_profile", "no listener serves profile %d or higher", ch.SecurityProfile)
+		}
+		if (has[1] && ch.SecurityProfile <= 1 || has[2] && ch.SecurityProfile <= 2) && len(ch.Password) < 16 {
+			bad(key+".password", "at least 16 characters required by security profiles 1 and 2 (OCPP 1.6 security whitepaper)")
 		}
 		if ch.Connectors < 1 || ch.Connectors > 16 {
 			bad(key+".connectors", "must be 1-16")

@@ -47,7 +47,20 @@ func newFront(cfg *Config, log *slog.Logger, stats *counters) *front {
 	return f
 }
 
+// ServeHTTP serves the main listener (Listen, SecurityProfile).
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.serve(w, r, f.cfg.profile())
+}
+
+// profileFront serves one of Listeners with its own security profile.
+type profileFront struct {
+	f       *front
+	profile int
+}
+
+func (p profileFront) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.f.serve(w, r, p.profile) }
+
+func (f *front) serve(w http.ResponseWriter, r *http.Request, profile int) {
 	prefix := strings.TrimSuffix(f.cfg.Path, "/") + "/"
 	id, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok || !validChargerID(id) {
@@ -61,7 +74,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.stats.inc(id, "refused_"+why)
 		}
 	}
-	if code, why := f.authenticate(id, r); code != 0 {
+	if code, why := f.authenticate(id, r, profile); code != 0 {
 		refused(why)
 		f.log.Warn("ocpp: connection refused", "charger", id, "remote", r.RemoteAddr, "reason", why)
 		if code == http.StatusUnauthorized {
@@ -98,12 +111,15 @@ func chooseSubprotocol(offered []string) string {
 
 // authenticate returns 0 when the charger may connect, else an HTTP status and
 // a short reason used in counters and logs.
-func (f *front) authenticate(id string, r *http.Request) (int, string) {
+func (f *front) authenticate(id string, r *http.Request, profile int) (int, string) {
 	known, isKnown := f.known[id]
 	if !isKnown && !f.cfg.AllowUnknown {
 		return http.StatusNotFound, "unknown_charger"
 	}
-	switch f.cfg.profile() {
+	if isKnown && known.SecurityProfile > profile {
+		return http.StatusForbidden, "profile_too_low"
+	}
+	switch profile {
 	case 1, 2:
 		if !isKnown {
 			return 0, "" // unknown chargers get the configured boot status
@@ -188,32 +204,42 @@ func (f *front) closeAll() {
 // serverTLS builds the listener's TLS config for profiles 2 and 3: TLS 1.2
 // and 1.3, the whitepaper's suites, an RSA or ECDSA key as configured, and
 // a certificate reloaded from disk when it changes.
-func serverTLS(cfg *Config, log *slog.Logger) (*tls.Config, error) {
-	if cfg.profile() < 2 {
+func serverTLS(cfg *Config, profile int, log *slog.Logger) (*tls.Config, error) {
+	if profile < 2 {
 		return nil, nil
 	}
 	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites12}
-	if cfg.profile() == 3 {
-		pool, err := loadPool(cfg.TLS.ClientCA)
-		if err != nil {
-			return nil, err
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	base := &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites12}
+	if profile < 3 {
+		return base, nil
+	}
+	cas, err := newCAReloader(cfg.TLS.ClientCA, log)
+	if err != nil {
+		return nil, err
+	}
+	base.ClientAuth = tls.RequireAndVerifyClientCert
+	base.ClientCAs = cas.get()
+	tc := base.Clone()
+	// Each handshake gets the client CA pool as the file has it now, so a
+	// new charger CA (or a removed one) needs no restart.
+	tc.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.ClientCAs = cas.get()
+		return c, nil
 	}
 	return tc, nil
 }
 
-func listen(cfg *Config, log *slog.Logger) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Listen)
+// listen binds one listener, with TLS for profiles 2 and 3.
+func listen(cfg *Config, l ListenerConfig, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", l.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("ocpp: listen %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("ocpp: listen %s: %w", l.Listen, err)
 	}
-	tc, err := serverTLS(cfg, log)
+	tc, err := serverTLS(cfg, l.SecurityProfile, log)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -40,7 +40,8 @@ type Service struct {
 	stats *counters
 	cs16  ocpp16.CentralSystem
 	cs201 ocpp201.CSMS
-	ln    net.Listener
+	ln    net.Listener    // the main one, lns[0]
+	lns   []boundListener // Listen first, then Listeners
 
 	// mu guards only the map; each charger's state belongs to its owner
 	// goroutine (charger.go).
@@ -100,7 +101,7 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 		}
 		c.publish()
 	}
-	if cfg.profile() == 0 {
+	if cfg.profiles()[0] {
 		logger.Warn("ocpp: SECURITY PROFILE 0: chargers connect WITHOUT AUTHENTICATION; anyone who knows a charger id can take its place",
 			"listen", cfg.Listen, "force_insecure", cfg.ForceInsecure)
 	}
@@ -110,15 +111,38 @@ func New(cfg Config, db *bolt.DB, sink Sink, logger *slog.Logger) (*Service, err
 	}
 	s.cs16 = s.newCentralSystem16()
 	s.cs201 = s.newCSMS201()
-	s.ln, err = listen(&s.cfg, logger)
-	if err != nil {
-		return nil, err
+	for _, l := range s.cfg.listeners() {
+		ln, err := listen(&s.cfg, l, logger)
+		if err != nil {
+			for _, b := range s.lns {
+				b.ln.Close()
+			}
+			return nil, err
+		}
+		s.lns = append(s.lns, boundListener{ln: ln, profile: l.SecurityProfile})
 	}
+	s.ln = s.lns[0].ln
 	return s, nil
 }
 
-// Addr is the bound listener address.
+// boundListener is one listener and the security profile it serves.
+type boundListener struct {
+	ln      net.Listener
+	profile int
+}
+
+// Addr is the main listener's address (Listen).
 func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+
+// AddrOf is the address of the first listener serving profile, nil if none.
+func (s *Service) AddrOf(profile int) net.Addr {
+	for _, b := range s.lns {
+		if b.profile == profile {
+			return b.ln.Addr()
+		}
+	}
+	return nil
+}
 
 // Run serves chargers until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
@@ -129,12 +153,16 @@ func (s *Service) Run(ctx context.Context) error {
 	defer func() { stopOutbox(); <-outboxDone }()
 	s.cs16.Start(0, "")
 	s.cs201.Start(0, "")
-	mux := http.NewServeMux()
-	mux.Handle(s.cfg.Path+"/", s.front)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	errC := make(chan error, 1)
-	go func() { errC <- srv.Serve(s.ln) }()
-	s.log.Info("ocpp: central system listening", "addr", s.Addr().String(), "path", s.cfg.Path, "security_profile", s.cfg.profile())
+	errC := make(chan error, len(s.lns))
+	var srvs []*http.Server
+	for _, b := range s.lns {
+		mux := http.NewServeMux()
+		mux.Handle(s.cfg.Path+"/", profileFront{f: s.front, profile: b.profile})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		srvs = append(srvs, srv)
+		go func() { errC <- srv.Serve(b.ln) }()
+		s.log.Info("ocpp: central system listening", "addr", b.ln.Addr().String(), "path", s.cfg.Path, "security_profile", b.profile)
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -142,7 +170,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx) // hijacked WebSockets are not covered: closeAll is
+	for _, srv := range srvs {
+		_ = srv.Shutdown(sctx) // hijacked WebSockets are not covered: closeAll is
+	}
 	s.front.closeAll()
 	s.cs16.Stop()
 	s.cs201.Stop()

@@ -2,6 +2,7 @@ package ocpp
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,4 +79,56 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cert, nil
+}
+
+// caReloader serves the client CA pool (profile 3) and re-reads the file
+// when it changes; a file that does not parse is logged and the previous
+// pool kept, so a half-written update never locks every charger out.
+type caReloader struct {
+	path string
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	pool *x509.CertPool
+	mod  time.Time
+	size int64
+}
+
+func newCAReloader(path string, log *slog.Logger) (*caReloader, error) {
+	r := &caReloader{path: path, log: log}
+	if err := r.reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *caReloader) reload() error {
+	st, err := os.Stat(r.path)
+	if err != nil {
+		return fmt.Errorf("ocpp.tls.client_ca: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pool != nil && st.ModTime().Equal(r.mod) && st.Size() == r.size {
+		return nil
+	}
+	pool, err := loadPool(r.path)
+	if err != nil {
+		return err
+	}
+	if r.pool != nil && r.log != nil {
+		r.log.Info("ocpp: client CA reloaded", "client_ca", r.path)
+	}
+	r.pool, r.mod, r.size = pool, st.ModTime(), st.Size()
+	return nil
+}
+
+// get is called at each handshake: one stat.
+func (r *caReloader) get() *x509.CertPool {
+	if err := r.reload(); err != nil && r.log != nil {
+		r.log.Warn("ocpp: client CA not reloaded; keeping the previous one", "err", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pool
 }
