@@ -20,19 +20,19 @@ type Config struct {
 	// Listeners serve more security profiles besides Listen's, at once
 	// (e.g. 1 on :8887, 2 on :8443, 3 on :8444); they share tls and path.
 	Listeners           []ListenerConfig `yaml:"listeners"`
-	ForceInsecure       bool            `yaml:"force_insecure"`
-	ClockTolerance      time.Duration   `yaml:"clock_tolerance"`
-	TLS                 TLSConfig       `yaml:"tls"`
-	AllowUnknown        bool            `yaml:"allow_unknown_chargers"`
-	UnknownChargerBoot  string          `yaml:"unknown_charger_boot"`
-	HeartbeatInterval   time.Duration   `yaml:"heartbeat_interval"`
-	MeterSampleInterval time.Duration   `yaml:"meter_sample_interval"`
-	CommandTimeout      time.Duration   `yaml:"command_timeout"`
-	PingInterval        time.Duration   `yaml:"ping_interval"`
-	MaxMessageBytes     int64           `yaml:"max_message_bytes"`
-	RateLimit           RateLimitConfig `yaml:"rate_limit"`
-	Chargers            []ChargerConfig `yaml:"chargers"`
-	Auth                AuthConfig      `yaml:"auth"`
+	ForceInsecure       bool             `yaml:"force_insecure"`
+	ClockTolerance      time.Duration    `yaml:"clock_tolerance"`
+	TLS                 TLSConfig        `yaml:"tls"`
+	AllowUnknown        bool             `yaml:"allow_unknown_chargers"`
+	UnknownChargerBoot  string           `yaml:"unknown_charger_boot"`
+	HeartbeatInterval   time.Duration    `yaml:"heartbeat_interval"`
+	MeterSampleInterval time.Duration    `yaml:"meter_sample_interval"`
+	CommandTimeout      time.Duration    `yaml:"command_timeout"`
+	PingInterval        time.Duration    `yaml:"ping_interval"`
+	MaxMessageBytes     int64            `yaml:"max_message_bytes"`
+	RateLimit           RateLimitConfig  `yaml:"rate_limit"`
+	Chargers            []ChargerConfig  `yaml:"chargers"`
+	Auth                AuthConfig       `yaml:"auth"`
 }
 
 // ListenerConfig is one more listener and the security profile it serves.
