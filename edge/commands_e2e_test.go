@@ -30,6 +30,8 @@ type simOffice struct {
 	token     string
 	edge      *servedEdge
 	site      config.Config // the edge config, for restarts
+	dir       string        // its data_dir
+	devices   string        // its device and rules sections (YAML)
 	modbus    *modbussim.Sim
 	bank      *mqttsim.Bank
 	stopBank  func()
@@ -67,7 +69,8 @@ func startSimOffice(t *testing.T) *simOffice {
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := parseEdge(t, dataDir(t), o.f.Addrs().MQTT, fmt.Sprintf(`
+	o.dir = dataDir(t)
+	o.devices = fmt.Sprintf(`
 modbus:
   buses:
     - {id: roof, url: "tcp://%s", timeout: 1s}
@@ -98,7 +101,8 @@ rules:
   ramp_a_per_s: 50
   min_on: 1s
   min_off: 1s
-`, sim.Addr("inv1"), sim.Addr("meter1"), ports[0], ports[1]))
+`, sim.Addr("inv1"), sim.Addr("meter1"), ports[0], ports[1])
+	site := parseEdge(t, o.dir, o.f.Addrs().MQTT, o.devices)
 	o.site, o.edge = site, serveEdge(t, site)
 	d := o.edge.running(t, 1)
 	o.brokerURL = fmt.Sprintf("tcp://127.0.0.1:%d", ports[0])
@@ -286,4 +290,34 @@ func TestRemoteCommandExpiresWhileOfficeOffline(t *testing.T) {
 	if n := commandAudits(t, d, "charger_reset", "CP01"); n != 0 {
 		t.Fatalf("edge executed the expired reset (%d audit entries)", n)
 	}
+}
+
+// TestRemoteConfigRestartKeepsDevicePorts: a pushed config applied by an
+// in-process restart binds the office broker and the OCPP endpoint on the
+// same fixed ports again (as in production), and the devices come back.
+func TestRemoteConfigRestartKeepsDevicePorts(t *testing.T) {
+	o := startSimOffice(t)
+	admin := "root"
+	if err := o.f.Users().Add(admin, "admin-password", users.Admin, users.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := o.f.Users().NewToken(admin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bank is stopped across the restart (see startBank).
+	o.stopBank()
+	push := strings.Replace(edgeYAML(o.dir, o.f.Addrs().MQTT, testPassword, "", o.devices), "telemetry: {interval: 1h}", "telemetry: {interval: 2h}", 1)
+	pushConfig(t, o.base, token, push)
+	waitFor(t, 60*time.Second, "version 1 applied", func() bool { return fleetConfig(t, o.base, token).Status.Applied == 1 })
+	d := o.edge.running(t, 2)
+	if d.Config().Telemetry.Interval != 2*time.Hour || o.edge.startCount() != 2 {
+		t.Fatalf("after the push: telemetry %s, %d starts", d.Config().Telemetry.Interval, o.edge.startCount())
+	}
+	o.startBank(t)
+	waitFor(t, 60*time.Second, "the charger and the bank back", func() bool {
+		return o.cp.Connected() && d.deviceState("bank1") == health.OK && d.deviceState("CP01") == health.OK
+	})
+	wantStatus(t, o.send(t, "open-after", "locker_open", "bank1", map[string]any{"compartment": "A01", "reason": "parcel stuck"}), wire.CmdDone, "")
+	wantStatus(t, o.send(t, "reset-after", "charger_reset", "CP01", nil), wire.CmdDone, "")
 }

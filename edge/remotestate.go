@@ -18,9 +18,10 @@ import (
 
 // Which config is in force, and the rollback to the last good one. A config
 // pushed by the fleet is on trial from the moment it is applied until the
-// daemon, running it, connects to the fleet: a wrong uplink URL or password,
-// or a section that breaks the daemon, would otherwise cut the office off
-// from the one place that could fix it. A trial not confirmed within
+// daemon, running it, hears from the fleet (its retained config push, or an
+// ack for a batch): a wrong uplink URL or password, or a section that breaks
+// the daemon, would otherwise cut the office off from the one place that
+// could fix it. A trial not confirmed within
 // uplink.config_grace (the trial config's own value) is rolled back to the
 // last good config; the reason is kept as the retained ack, which the fleet
 // receives as soon as the office is back in contact.
@@ -199,7 +200,7 @@ func copyFileAtomic(from, to string) error {
 }
 
 // watchTrial confirms the config on trial once the daemon running it has
-// connected to the fleet, or rolls it back and restarts the daemon when the
+// heard from the fleet, or rolls it back and restarts the daemon when the
 // grace time passes first.
 func (d *Daemon) watchTrial(ctx context.Context) error {
 	t := time.NewTicker(250 * time.Millisecond)
@@ -213,7 +214,11 @@ func (d *Daemon) watchTrial(ctx context.Context) error {
 		connected, why := false, fmt.Sprintf("no contact with the fleet within %s of applying it", d.cfg.Uplink.TrialGrace())
 		if d.up != nil {
 			us := d.up.Stats()
-			connected = us.Connects > 0
+			// An ack from the fleet's ingest, not a bare connection: a
+			// wrong URL may still reach some broker that takes the login.
+			// The fleet's retained push, redelivered on subscription,
+			// confirms too (applyRemoteConfig).
+			connected = !us.LastAck.IsZero()
 			if us.LastError != "" {
 				why += " (last uplink error: " + us.LastError + ")"
 			}
