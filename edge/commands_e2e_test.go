@@ -206,6 +206,26 @@ func TestRemoteCommandsReachSimulatedDevices(t *testing.T) {
 		t.Fatalf("edge audit has %d locker_open entries, want 2 (open-1 once, open-2)", n)
 	}
 
+	if err := o.f.Users().Add("root", "admin-password", users.Admin, users.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	rootToken, _, err := o.f.Users().NewToken("root", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	waitFor(t, 30*time.Second, "the results in the fleet's audit trail", func() bool {
+		for _, en := range fleetAudit(t, o.base, rootToken) {
+			if en.Action == "command_result" && en.User == "op" {
+				results[en.Target] = en.Result + ": " + en.Error
+			}
+		}
+		return results["open-1"] != "" && results["open-2"] != ""
+	})
+	if results["open-1"] != "done: " || !strings.Contains(results["open-2"], "refused: ") || !strings.Contains(results["open-2"], "not authorised") {
+		t.Fatalf("the fleet's audit trail of the results: %v", results)
+	}
+
 	// Charger session: start, then the rules' override, mode, parameters.
 	wantStatus(t, o.send(t, "start-1", "charger_start", "CP01", map[string]any{"connector": 1, "id_tag": "CAFE01"}), wire.CmdDone, "")
 	waitFor(t, 30*time.Second, "a session on CP01", func() bool { v := o.cp.Connector(1); return v.TxID != "" && v.Status == "Charging" })

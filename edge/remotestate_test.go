@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/edge/config"
+	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/testserver"
@@ -120,6 +121,17 @@ func pushConfig(t *testing.T, base, token, yaml string) {
 	}
 }
 
+// fleetAudit is the fleet's audit trail as an admin reads it.
+func fleetAudit(t *testing.T, base, adminToken string) []audit.Entry {
+	t.Helper()
+	code, b := adminCall(t, "GET", base+"/api/v1/audit?limit=1000", adminToken, nil)
+	var out []audit.Entry
+	if err := json.Unmarshal(b, &out); code != http.StatusOK || err != nil {
+		t.Fatalf("GET audit: %d %v %s", code, err, b)
+	}
+	return out
+}
+
 func adminFleet(t *testing.T) (*runningFleet, string, string) {
 	t.Helper()
 	in := testserver.Influx(t)
@@ -189,6 +201,14 @@ func TestRemoteConfigRollbackWithoutFleetContact(t *testing.T) {
 	if !rolled {
 		t.Fatalf("no config_rollback in the audit trail: %+v", entries)
 	}
+	waitFor(t, 30*time.Second, "the rollback in the fleet's audit trail", func() bool {
+		for _, en := range fleetAudit(t, base, token) {
+			if en.Action == "config_ack" && en.Result == wire.ConfigRolledBack && en.Target == "version 2" && strings.Contains(en.Error, "no contact") {
+				return true
+			}
+		}
+		return false
+	})
 	if n := e.startCount(); n != 4 {
 		t.Fatalf("daemon started %d times, want 4 (version 2 applied again?)", n)
 	}

@@ -186,13 +186,18 @@ func (f *Fleet) Run(ctx context.Context) error {
 	}
 	err := f.bus.Subscribe(uplink.Wildcard(uplink.KindCmdResult), func(topic string, payload []byte) {
 		if office, kind, ok := uplink.SplitTopic(topic); ok && kind == uplink.KindCmdResult {
-			f.commands.Result(office, payload) // one small state write; results are rare
+			// One small state write; results are rare.
+			if rec, ok := f.commands.Result(office, payload); ok {
+				f.auditEdge(office, rec.User, "command_result", rec.ID, map[string]any{"action": rec.Action, "device": rec.Device}, rec.Status, rec.Reason)
+			}
 		}
 	})
 	if err == nil {
 		err = f.bus.Subscribe(uplink.Wildcard(uplink.KindConfigApplied), func(topic string, payload []byte) {
 			if office, kind, ok := uplink.SplitTopic(topic); ok && kind == uplink.KindConfigApplied {
-				f.configs.Ack(office, payload)
+				if a, changed := f.configs.Ack(office, payload); changed {
+					f.auditEdge(office, "edge", "config_ack", fmt.Sprint("version ", a.Version), map[string]any{"running": a.Running, "restart_needed": a.RestartNeeded}, a.Status, a.Reason)
+				}
 			}
 		})
 	}
@@ -286,4 +291,14 @@ func restartKeys(a, b config.Config) []string {
 	diff("webhooks", reflect.DeepEqual(a.Webhooks, b.Webhooks))
 	diff("telemetry_interval", a.TelemetryInterval == b.TelemetryInterval)
 	return keys
+}
+
+// auditEdge puts an office's answer (a command result, a config outcome) in
+// the audit trail beside the request that caused it.
+func (f *Fleet) auditEdge(office, user, action, target string, params any, result, reason string) {
+	e := audit.Entry{User: user, Action: action, Target: target, Office: office, Params: params, Result: result, Error: reason}
+	if o, ok := f.Office(office); ok {
+		e.Region, e.Province = o.Region, o.Province
+	}
+	f.audit.Add(e)
 }

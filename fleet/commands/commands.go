@@ -139,13 +139,14 @@ func (c *Commands) Get(id string) (Record, error) {
 	return r, json.Unmarshal(b, &r)
 }
 
-// Result applies an edge's answer from office. Answers for unknown ids or
-// from another office are ignored (and logged).
-func (c *Commands) Result(office string, payload []byte) {
+// Result applies an edge's answer from office and returns the record it
+// completed (ok false: nothing recorded). Answers for unknown ids or from
+// another office are ignored (and logged).
+func (c *Commands) Result(office string, payload []byte) (Record, bool) {
 	var res uplink.CommandResult
 	if err := json.Unmarshal(payload, &res); err != nil || res.ID == "" {
 		c.log.Warn("malformed command result", "office", office, "err", err)
-		return
+		return Record{}, false
 	}
 	c.mu.Lock()
 	rec, ok := c.open[res.ID]
@@ -155,10 +156,11 @@ func (c *Commands) Result(office string, payload []byte) {
 	c.mu.Unlock()
 	if !ok || rec.Office != office {
 		c.log.Debug("command result for no open command", "office", office, "id", res.ID)
-		return
+		return Record{}, false
 	}
 	rec.Status, rec.Reason, rec.Detail, rec.Answered = res.Status, res.Reason, res.Detail, time.Now().UTC()
 	c.save(rec)
+	return rec, true
 }
 
 // Tick resends unanswered commands to online offices and times out the

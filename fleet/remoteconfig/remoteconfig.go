@@ -162,18 +162,19 @@ func (c *Configs) Versions(office string) ([]Version, error) {
 	return out, err
 }
 
-// Ack applies an edge's config/applied message.
-func (c *Configs) Ack(office string, payload []byte) {
-	var a uplink.ConfigAck
+// Ack applies an edge's config/applied message and returns it with
+// changed true when it is news (not the retained ack seen again).
+func (c *Configs) Ack(office string, payload []byte) (a uplink.ConfigAck, changed bool) {
 	if err := json.Unmarshal(payload, &a); err != nil || a.Version <= 0 {
 		c.log.Warn("malformed config ack", "office", office, "err", err)
-		return
+		return a, false
 	}
 	s, err := c.Status(office)
 	if err != nil {
 		c.log.Error("config status", "office", office, "err", err)
-		return
+		return a, false
 	}
+	changed = s.AckTime.IsZero() || !s.AckTime.Equal(a.Time) || s.Outcome != a.Status
 	s.Office = office
 	switch a.Status {
 	case uplink.ConfigApplied:
@@ -185,6 +186,7 @@ func (c *Configs) Ack(office string, payload []byte) {
 	if err := c.putStatus(s); err != nil {
 		c.log.Error("config status not stored", "office", office, "err", err)
 	}
+	return a, changed
 }
 
 // PutTemplate stores a template after checking it parses.
