@@ -67,7 +67,6 @@ func (s *Service) call(ctx context.Context, id string, req16, req201 ocpp.Reques
 		if r.err != nil {
 			return nil, fmt.Errorf("%s to %s: %w", req.GetFeatureName(), id, r.err)
 		}
-		s.trackProfiles(id, req, r.resp)
 		return r.resp, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%s to %s after %s: %w", req.GetFeatureName(), id, s.cfg.CommandTimeout, ErrTimeout)

@@ -35,10 +35,12 @@ type charger struct {
 	// Owned by the owner goroutine, not persisted.
 	online     bool
 	since      time.Time
-	configured bool                // post-boot configuration sent
-	bootAsked  bool                // TriggerMessage BootNotification sent (no boot on record)
-	open       map[string]*Session // open sessions by transaction id
-	problems   map[string]string   // active NotifyEvent problems: component.variable → tech info
+	configured bool // post-boot configuration sent
+	bootAsked  bool // TriggerMessage BootNotification sent (no boot on record)
+	// profilesDirty: Profiles changed since the last commit (profiles.go).
+	profilesDirty bool
+	open          map[string]*Session // open sessions by transaction id
+	problems      map[string]string   // active NotifyEvent problems: component.variable → tech info
 
 	inbox chan func()
 	view  atomic.Pointer[chargerView]

@@ -7,6 +7,7 @@ import (
 	"github.com/lorenzodonini/ocpp-go/ocpp1.6/core"
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/ocpp/ocppsim"
+	"github.com/polis-edge/polis/protocols/testserver"
 )
 
 func hasProfile(ps []ocpp.ChargingProfile, id int) bool {
@@ -86,5 +87,23 @@ func TestCompareComposite_Simulator(t *testing.T) {
 				t.Errorf("after ClearLimit(1): %+v, want 9000 kept and 9101 gone", ps)
 			}
 		})
+	}
+}
+
+// The list of installed profiles is written lazily (not one disk write per
+// limit) but survives a restart: the service writes it on the way out.
+func TestProfiles_SurviveRestart(t *testing.T) {
+	db := openDB(t)
+	h1 := start(t, baseConfig(), db, &recorder{})
+	st := testserver.NewStation(t, h1.url(), "CP01", "ocpp1.6", "")
+	st.OK("BootNotification", map[string]any{"chargePointVendor": "ocpp-rpc", "chargePointModel": "strict"})
+	if res, err := h1.svc.SetLimit(t.Context(), "CP01", 1, ocpp.Limit{Unit: "A", Value: 12}); err != nil || res.Status != ocpp.LimitConfirmed {
+		t.Fatalf("SetLimit = %+v, %v", res, err)
+	}
+	h1.stop()
+	h2 := start(t, baseConfig(), db, &recorder{})
+	ps := h2.svc.Profiles("CP01")
+	if !hasProfile(ps, 9101) {
+		t.Fatalf("after restart: %+v, want profile 9101", ps)
 	}
 }

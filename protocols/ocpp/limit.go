@@ -191,6 +191,7 @@ func (s *Service) sendProfile(ctx context.Context, chargerID string, r16, r201 o
 		if res.Detail == "Accepted" {
 			res.Status = LimitConfirmed
 		}
+		s.trackProfiles(chargerID, r16, r201, resp) // after Took: the charger has answered
 	}
 	return res, nil
 }
@@ -316,6 +317,7 @@ func (s *Service) ClearLimit(ctx context.Context, chargerID string, connector in
 	if err != nil {
 		return "", err
 	}
+	s.trackProfiles(chargerID, r16, r201, resp)
 	_ = s.do(chargerID, func(c *charger) error {
 		c.connector(connector).Requested = nil
 		return nil

@@ -79,6 +79,7 @@ func (st *store) commit(c *charger, sessions []*Session, samples []sample.Sample
 	if err != nil {
 		return queued{}, fmt.Errorf("ocpp: save %s: %w", c.ID, err)
 	}
+	c.profilesDirty = false // the whole charger, profiles included, is on disk
 	return q, nil
 }
 
@@ -170,6 +171,7 @@ func (s *Service) runOutbox(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("ocpp: events wait in the outbox", "n", s.store.outboxLen(), "err", err)
 		}
+		s.flushProfiles()
 		select {
 		case <-ctx.Done():
 			return

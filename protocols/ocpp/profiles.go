@@ -2,7 +2,9 @@ package ocpp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -223,8 +225,15 @@ func (f clearFilter) match(p ChargingProfile) bool {
 		(f.stack == nil || p.StackLevel == *f.stack)
 }
 
-// trackProfiles records what an answered call did to the charger's profiles.
-func (s *Service) trackProfiles(chargerID string, req ocpp.Request, resp ocpp.Response) {
+// trackProfiles records what an answered call did to the charger's profiles
+// (req16 or req201: the one that was sent, by the answer's type). An
+// unchanged list costs no write: the rules resend the same limit often.
+func (s *Service) trackProfiles(chargerID string, req16, req201 ocpp.Request, resp ocpp.Response) {
+	req := req16
+	switch resp.(type) {
+	case *sc201.SetChargingProfileResponse, *sc201.ClearChargingProfileResponse:
+		req = req201
+	}
 	var install *ChargingProfile
 	var clear *clearFilter
 	switch r := resp.(type) {
@@ -259,23 +268,54 @@ func (s *Service) trackProfiles(chargerID string, req ocpp.Request, resp ocpp.Re
 		return
 	}
 	err := s.do(chargerID, func(c *charger) error {
+		n := len(c.Profiles)
 		if install != nil {
 			p := *install
+			if slices.ContainsFunc(c.Profiles, func(o ChargingProfile) bool { return reflect.DeepEqual(o, p) }) {
+				return nil
+			}
 			// A charger replaces a profile with the same id, or the same
 			// connector, purpose and stack level (1.6 §3.13.2, 2.0.1 K01.FR.05).
 			c.Profiles = slices.DeleteFunc(c.Profiles, func(o ChargingProfile) bool {
 				return o.ID == p.ID || (o.Connector == p.Connector && o.Purpose == p.Purpose && o.StackLevel == p.StackLevel && p.Purpose != PurposeTx)
 			})
 			c.Profiles = append(c.Profiles, p)
-		} else {
-			c.Profiles = slices.DeleteFunc(c.Profiles, clear.match)
+		} else if c.Profiles = slices.DeleteFunc(c.Profiles, clear.match); len(c.Profiles) == n {
+			return nil
 		}
-		_, err := s.store.commit(c, nil, nil)
-		return err
+		// Written with the charger's next commit, or by flushProfiles within
+		// outboxRetry: the rules change limits every cycle, and a disk write
+		// per limit would cost more than the record is worth. A crash loses
+		// at most those seconds of the record, which the comparison with
+		// the charger's composite schedule then shows.
+		c.profilesDirty = true
+		s.dirtyProfiles.Store(chargerID, true)
+		return nil
 	})
 	if err != nil {
 		s.log.Error("ocpp: record installed profiles", "charger", chargerID, "err", err)
 	}
+}
+
+// flushProfiles writes the profile lists changed since their charger's last
+// commit (runOutbox calls it, and Run on the way out).
+func (s *Service) flushProfiles() {
+	s.dirtyProfiles.Range(func(k, _ any) bool {
+		id := k.(string)
+		s.dirtyProfiles.Delete(id)
+		err := s.do(id, func(c *charger) error {
+			if !c.profilesDirty {
+				return nil
+			}
+			_, err := s.store.commit(c, nil, nil)
+			return err
+		})
+		if err != nil && !errors.Is(err, errStopped) {
+			s.dirtyProfiles.Store(id, true)
+			s.log.Error("ocpp: save installed profiles", "charger", id, "err", err)
+		}
+		return true
+	})
 }
 
 // dropTxProfiles: a TxProfile ends with its transaction (1.6 §3.13.1,

@@ -94,6 +94,7 @@ func (s *Service) Send(ctx context.Context, chargerID, action string, payload js
 	if err != nil {
 		return res, err
 	}
+	s.trackProfiles(chargerID, r16, r201, resp)
 	var body any = resp
 	if r, ok := resp.(*sc201.GetCompositeScheduleResponse); ok {
 		body = officialComposite201(r, req.(*sc201.GetCompositeScheduleRequest).EvseID) // the library's own shape is not the schema's

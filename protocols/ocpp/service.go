@@ -52,6 +52,8 @@ type Service struct {
 	rejected map[string]rejection // limits a charger rejected, by charger/connector
 
 	reports reportWaits // GetChargingProfiles waiting for their ReportChargingProfiles
+	// dirtyProfiles: chargers whose installed-profile list awaits a write.
+	dirtyProfiles sync.Map
 
 	quit     chan struct{} // closed when Run ends
 	quitOnce sync.Once
@@ -174,6 +176,7 @@ func (s *Service) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx) // hijacked WebSockets are not covered: closeAll is
 	}
 	s.front.closeAll()
+	s.flushProfiles() // the owners still run: quit closes last
 	s.cs16.Stop()
 	s.cs201.Stop()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
