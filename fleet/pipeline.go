@@ -69,7 +69,10 @@ func (f *Fleet) onStatus(topic string, payload []byte) {
 // offices the writes must carry hundreds of offices each (docs/benchmarks.md).
 const (
 	coalesceMessages = 1024
-	coalesceBytes    = 4 << 20 // compressed; about ten times that in line protocol
+	// Compressed bytes; about ten times that in line protocol. ~400 live
+	// batches, or two or three 5,000-sample backlog batches, so one office
+	// draining its window of 8 keeps several workers busy instead of one.
+	coalesceBytes = 128 << 10
 )
 
 func (f *Fleet) worker(ctx context.Context) {
