@@ -64,9 +64,9 @@ func (f *Fleet) onStatus(topic string, payload []byte) {
 }
 
 // A worker takes what is queued, up to these bounds, into one InfluxDB write
-// (ingest.HandleMany): many offices' small batches cost one request. An
-// InfluxDB write costs about the same for 100 lines as for 2,000, so at 7,000
-// offices the writes must carry hundreds of offices each (docs/benchmarks.md).
+// (ingest.HandleMany): many offices' small batches cost one request. 7,000
+// offices send 7,000 batches a second; one request each would not fit beside
+// InfluxDB on two cores, hundreds per request do (docs/benchmarks.md).
 const (
 	coalesceMessages = 1024
 	// Compressed bytes; about ten times that in line protocol. ~400 live
