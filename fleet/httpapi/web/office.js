@@ -28,9 +28,14 @@ function commandRows(list) {
 }
 
 async function showOffice(id, full) {
+  // A refresh only updates the office page on display: falling through to a
+  // full render would redraw the page under the user's hands (wiping a
+  // command's answer) when the refresh overtakes the click that opens it.
+  if (!full && (state.detail !== id || !$("office-live"))) return;
   state.detail = id;
   const { body: o } = await api("offices/" + encodeURIComponent(id));
-  if (!full && $("office-live")) {
+  if (!full) {
+    if (state.detail !== id || !$("office-live")) return;
     $("office-live").innerHTML = officeLive(o);
     const { body: cmds } = await api("offices/" + encodeURIComponent(id) + "/commands");
     $("commands").innerHTML = commandRows(cmds);
