@@ -9,7 +9,9 @@ import "strings"
 // exact idTag counts: other cards of the same group (parentIdTag /
 // groupIdToken, the Master Pass) are not blocked by it, and the group token
 // itself is never "in" a transaction. Blocked/Expired/Invalid answers stay
-// as they are (they say more).
+// as they are (they say more). A transaction whose connector reports
+// Available (the charger lost it) does not count; one on a charger that is
+// offline does (it may well be charging).
 
 // authorizeTag is tags.authorize plus the concurrency check; the
 // transaction (charger, txID) the tag is presented for, and an older session
@@ -48,6 +50,12 @@ func (s *Service) inOtherTx(idTag, chargerID, txID string, connector int) bool {
 		for _, cs := range v.connectors {
 			ss := cs.Session
 			if ss == nil || !ss.Open || !strings.EqualFold(ss.IdTag, idTag) {
+				continue
+			}
+			// A connector that says Available has no car: its session is
+			// one the charger lost (no stop will come) and must not lock
+			// the card out of every other charger.
+			if cs.Status == "Available" {
 				continue
 			}
 			if v.id == chargerID && ((txID != "" && ss.TransactionID == txID) || cs.Connector == connector) {

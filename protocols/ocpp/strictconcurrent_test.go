@@ -81,6 +81,20 @@ func TestStrict_ConcurrentTx(t *testing.T) {
 		t.Errorf("2.0.1 Started with a sibling card: %s", got)
 	}
 
+	// The charger lost the transactions (its connectors say Available, no
+	// stop will come): the card must not stay locked out everywhere.
+	for _, c := range []int{1, 2} {
+		cp16.OK("StatusNotification", map[string]any{"connectorId": c, "errorCode": "NoError", "status": "Available"})
+	}
+	if got := auth201("04A1B2C3"); got != "Accepted" {
+		t.Errorf("card of a lost transaction (connector Available): %s, want Accepted", got)
+	}
+	for _, c := range []int{1, 2} {
+		cp16.OK("StatusNotification", map[string]any{"connectorId": c, "errorCode": "NoError", "status": "Charging"})
+	}
+	if got := auth201("04A1B2C3"); got != "ConcurrentTx" {
+		t.Errorf("card charging again: %s, want ConcurrentTx", got)
+	}
 	for _, tx := range []float64{tx1, tx2} {
 		cp16.OK("StopTransaction", map[string]any{"transactionId": tx, "meterStop": 200, "timestamp": testserver.NowISO()})
 	}
