@@ -131,24 +131,28 @@ func StartInflux(dir string, log io.Writer) (*InfluxDB, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	httpPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	rpcPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	in := &InfluxDB{
-		URL: "http://127.0.0.1:" + strconv.Itoa(httpPort), Token: "polis:polis",
-		Bucket: "polis/autogen", DB: "polis",
-		bin: bin, dir: dir, conf: filepath.Join(dir, "influxdb.conf"), log: log,
-	}
-	if err := os.WriteFile(in.conf, []byte(influxConfig(dir, httpPort, rpcPort)), 0o644); err != nil {
-		return nil, fmt.Errorf("write influxd config: %w", err)
-	}
-	if err := in.start(); err != nil {
-		return nil, err
+	in := &InfluxDB{Token: "polis:polis", Bucket: "polis/autogen", DB: "polis",
+		bin: bin, dir: dir, conf: filepath.Join(dir, "influxdb.conf"), log: log}
+	// A port found free can be taken before influxd binds it (by another
+	// test's server, or as the ephemeral port of a client connection when a
+	// test opens thousands): influxd then exits at once, and a new pair of
+	// ports is tried.
+	for attempt := 1; ; attempt++ {
+		ports, err := FreePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		in.URL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		if err := os.WriteFile(in.conf, []byte(influxConfig(dir, ports[0], ports[1])), 0o644); err != nil {
+			return nil, fmt.Errorf("write influxd config: %w", err)
+		}
+		err = in.start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errExitedDuringStart) || attempt == 5 {
+			return nil, err
+		}
 	}
 	if _, err := in.Query("CREATE DATABASE polis"); err != nil {
 		in.Stop()
@@ -184,6 +188,8 @@ bind-address = "127.0.0.1:%d"
 `, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
 }
 
+var errExitedDuringStart = errors.New("influxd exited during start (see its log)")
+
 func (in *InfluxDB) start() error {
 	done, err := in.proc.start(in.log, in.bin, "run", "-config", in.conf)
 	if err != nil {
@@ -194,7 +200,7 @@ func (in *InfluxDB) start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			return errors.New("influxd exited during start (see its log)")
+			return errExitedDuringStart
 		case <-time.After(50 * time.Millisecond):
 		}
 		if in.Ping() == nil {

@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -35,14 +36,42 @@ func NATSCluster(t testing.TB, n int, auth string) []*NATSNode {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// As with InfluxDB, a port found free can be taken before a node binds
+	// it; the node then exits at once and the cluster is tried again on new
+	// ports.
+	for attempt := 1; ; attempt++ {
+		nodes, err := startNATSCluster(filepath.Join(dir, fmt.Sprint(attempt)), bin, n, auth)
+		if err == nil {
+			t.Cleanup(func() {
+				for _, node := range nodes {
+					node.proc.signal(syscall.SIGTERM, 10*time.Second)
+					if t.Failed() {
+						t.Logf("%s log:\n%s", node.Name, node.log.String())
+					}
+				}
+			})
+			return nodes
+		}
+		if !errors.Is(err, errNodeExited) || attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+var errNodeExited = errors.New("nats node exited during start")
+
+func startNATSCluster(dir, bin string, n int, auth string) ([]*NATSNode, error) {
 	type ports struct{ client, cluster, mqtt, monitor int }
 	free, err := FreePorts(4 * n)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ps := make([]ports, n)
 	for i := range ps {
 		ps[i] = ports{free[4*i], free[4*i+1], free[4*i+2], free[4*i+3]}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
 	}
 	nodes := make([]*NATSNode, n)
 	for i, p := range ps {
@@ -68,29 +97,28 @@ mqtt { listen: 127.0.0.1:%d, stream_replicas: %d }
 		node := &NATSNode{Name: name, Client: fmt.Sprintf("127.0.0.1:%d", p.client), MQTT: fmt.Sprintf("127.0.0.1:%d", p.mqtt),
 			monitor: fmt.Sprintf("127.0.0.1:%d", p.monitor), conf: filepath.Join(dir, name+".conf"), bin: bin, log: &SyncBuffer{}}
 		if err := os.WriteFile(node.conf, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		nodes[i] = node
 	}
-	t.Cleanup(func() {
+	stopAll := func() {
 		for _, node := range nodes {
 			node.proc.signal(syscall.SIGTERM, 10*time.Second)
-			if t.Failed() {
-				t.Logf("%s log:\n%s", node.Name, node.log.String())
-			}
 		}
-	})
+	}
 	for _, node := range nodes {
 		if err := node.Start(); err != nil {
-			t.Fatal(err)
+			stopAll()
+			return nil, err
 		}
 	}
 	for _, node := range nodes {
 		if err := node.WaitHealthy(90 * time.Second); err != nil {
-			t.Fatal(err)
+			stopAll()
+			return nil, fmt.Errorf("%w\n%s log:\n%s", err, node.Name, node.log.String())
 		}
 	}
-	return nodes
+	return nodes, nil
 }
 
 // Start runs the node's process (again, after Kill).
@@ -107,7 +135,7 @@ func (n *NATSNode) WaitHealthy(timeout time.Duration) error {
 	for time.Now().Before(end) {
 		select {
 		case <-done:
-			return fmt.Errorf("nats node %s exited during start (see its log)", n.Name)
+			return fmt.Errorf("%w: %s (see its log)", errNodeExited, n.Name)
 		default:
 		}
 		resp, err := http.Get("http://" + n.monitor + "/healthz")
