@@ -134,7 +134,10 @@ func (c *Client) OfficeLive(ctx context.Context, office string, now, lastSeen ti
 	if err != nil {
 		return Live{}, err
 	}
-	where := fmt.Sprintf(`"office" = %s AND time >= %dms AND time <= %dms`, quote(office), now.Add(-LiveWindow).UnixMilli(), now.Add(time.Minute).UnixMilli())
+	// An explicit upper bound: InfluxQL's default is now(), which would hide
+	// the latest values of an office whose clock runs a little ahead (the
+	// ingest accepts up to ingest.clock_tolerance ahead of the fleet).
+	where := fmt.Sprintf(`"office" = %s AND time >= %dms AND time <= %dms`, quote(office), now.Add(-LiveWindow).UnixMilli(), now.Add(24*time.Hour).UnixMilli())
 	var stmts []string
 	for _, m := range liveFields {
 		fields := m.fields

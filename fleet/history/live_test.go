@@ -33,6 +33,8 @@ func TestOfficeLive(t *testing.T) {
 		fmt.Sprintf("pv,device=inv1%s ac_power_w=4200 %d", tags, ms(10*time.Second)),
 		fmt.Sprintf("pv,device=inv1,string=1%s dc_power_w=3000 %d", tags, ms(5*time.Second)),
 		fmt.Sprintf("grid,device=m1%s power_w=-1500,import_power_w=0,export_power_w=1500 %d", tags, ms(3*time.Hour)),
+		// A meter whose clock runs two minutes ahead (within the ingest's tolerance).
+		fmt.Sprintf("grid,device=m2%s power_w=800 %d", tags, ms(-2*time.Minute)),
 		fmt.Sprintf("evse,device=CP01,connector=1%s status=\"Charging\" %d", tags, ms(2*time.Hour)),
 		fmt.Sprintf("session,device=CP01,connector=1,group=fleet%s state=\"started\",transaction_id=\"tx9\",id_tag=\"VAN7\",meter_start_wh=1000 %d", tags, ms(2*time.Hour)),
 		fmt.Sprintf("evse,device=CP01,connector=1%s power_w=7100,offered_a=16,session_energy_wh=5200,transaction_id=\"tx9\" %d", tags, ms(20*time.Second)),
@@ -60,6 +62,9 @@ func TestOfficeLive(t *testing.T) {
 	}
 	if g := find(live, "grid", "m1", ""); g == nil || g.Values["export_power_w"].V != 1500.0 || !g.Values["export_power_w"].Stale {
 		t.Fatalf("grid row (3 h old: stale): %+v", g)
+	}
+	if g := find(live, "grid", "m2", ""); g == nil || g.Values["power_w"].V != 800.0 || g.Values["power_w"].Stale {
+		t.Fatalf("grid row stamped ahead of the fleet's clock: %+v", g)
 	}
 	c1 := find(live, "evse", "CP01", "1")
 	if c1 == nil || c1.Values["status"].V != "Charging" || c1.Values["status"].Stale || c1.Values["power_w"].V != 7100.0 || c1.Values["offered_a"].V != 16.0 {
