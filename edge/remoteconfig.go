@@ -70,7 +70,10 @@ func (d *Daemon) applyRemoteConfig(payload []byte) (ack wire.ConfigAck, restart 
 	if err == nil {
 		err = remoteAllowed(d.site, next)
 	}
-	changed := d.restartSections(next)
+	var changed []string
+	if err == nil {
+		changed = d.restartSections(next)
+	}
 	switch {
 	case err != nil:
 		ack.Reason = err.Error()
