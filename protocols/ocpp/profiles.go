@@ -44,6 +44,9 @@ func (p ChargingProfile) validate() error {
 	switch {
 	case p.ID <= 0:
 		return fmt.Errorf("profile id %d: must be > 0", p.ID)
+	case p.ID >= profileIDMax && p.ID < profileIDTx+100:
+		// The rules would replace it at their next cycle, or it theirs.
+		return fmt.Errorf("profile id %d: %d-%d are the rules' own (SetLimit, SetDefaultLimit)", p.ID, profileIDMax, profileIDTx+99)
 	case p.Connector < 0 || p.Connector > maxConnectors:
 		return fmt.Errorf("profile %d: connector %d out of range", p.ID, p.Connector)
 	case p.StackLevel < 0:

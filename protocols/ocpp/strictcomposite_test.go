@@ -29,6 +29,16 @@ func TestStrict_RecurringProfileAndCompositeComparison(t *testing.T) {
 			prof := ocpp.ChargingProfile{ID: 77, Connector: 1, StackLevel: 3, Purpose: ocpp.PurposeTxDefault,
 				Kind: ocpp.KindRecurring, Recurrency: ocpp.RecurDaily, ValidFrom: s.Add(-48 * time.Hour), ValidTo: s.Add(2 * time.Hour),
 				Schedule: ocpp.Schedule{Start: s.Add(-25 * time.Hour), Unit: "A", Periods: []ocpp.Period{{StartS: 0, Limit: 6}, {StartS: 7200, Limit: 16, Phases: 3}}}}
+			bad := prof
+			bad.ID = 9101
+			if _, err := h.svc.SetProfile(t.Context(), "CP01", bad); err == nil {
+				t.Error("SetProfile with the rules' id 9101 accepted")
+			}
+			bad = prof
+			bad.Recurrency = ""
+			if _, err := h.svc.SetProfile(t.Context(), "CP01", bad); err == nil {
+				t.Error("Recurring profile without recurrency accepted")
+			}
 			if res, err := h.svc.SetProfile(t.Context(), "CP01", prof); err != nil || res.Status != ocpp.LimitConfirmed {
 				t.Fatalf("SetProfile = %+v, %v", res, err)
 			}
