@@ -217,7 +217,8 @@ func TestRemoteConfigRollbackWithoutFleetContact(t *testing.T) {
 // TestRemoteConfigSurvivesRestart: the applied remote config is read at
 // start: after a restart of the process the office still runs it, and the
 // fleet shows desired = applied. A damaged remote-config.yaml falls back to
-// the last good copy.
+// the last good copy. A version pushed while the office is down is applied
+// when it returns.
 func TestRemoteConfigSurvivesRestart(t *testing.T) {
 	f, base, token := adminFleet(t)
 	dir := dataDir(t)
@@ -249,6 +250,15 @@ func TestRemoteConfigSurvivesRestart(t *testing.T) {
 			t.Fatalf("damaged=%v: the redelivered push restarted the daemon", damage)
 		}
 		e.stop()
+	}
+
+	// Pushed while the office is down: applied when it returns.
+	waitFor(t, 30*time.Second, "office offline", func() bool { o, _ := f.Office(testOffice); return !o.Online })
+	pushConfig(t, base, token, strings.Replace(edgeYAML(dir, mq, testPassword, "", ""), "interval: 1h", "interval: 3h", 1))
+	e = serveEdge(t, site)
+	waitFor(t, 60*time.Second, "version 2 applied after the return", func() bool { return fleetConfig(t, base, token).Status.Applied == 2 })
+	if d := e.running(t, 2); d.RemoteVersion() != 2 || d.Config().Telemetry.Interval != 3*time.Hour || d.Config().IPCheck != nil {
+		t.Fatalf("after the return: version %d, telemetry %s", d.RemoteVersion(), d.Config().Telemetry.Interval)
 	}
 }
 
