@@ -63,8 +63,9 @@ type Daemon struct {
 	mu      sync.Mutex
 	pending []string // config changes that wait for a restart
 
-	site    config.Config // the local config file; cfg is it or the remote config in force
-	restart chan struct{} // a remote config needs the daemon built again (Run returns ErrRestart)
+	site    config.Config  // the local config file; cfg is it or the remote config in force
+	level   *slog.LevelVar // the logger's level, when the caller hands it over (SetLogLevel)
+	restart chan struct{}  // a remote config needs the daemon built again (Run returns ErrRestart)
 
 	remoteMu      sync.Mutex                        // one remote config applied at a time (remoteconfig.go)
 	remote        atomic.Pointer[RemoteConfigState] // which remote config runs (remotestate.go); written under remoteMu

@@ -108,8 +108,8 @@ func (d *Daemon) applyRemoteConfig(payload []byte) (ack wire.ConfigAck, restart 
 // config and cannot change at run time.
 func (d *Daemon) restartSections(next config.Config) []string {
 	changed := config.Diff(d.cfg, next)
-	if d.cfg.Log != next.Log {
-		changed = append(changed, "log")
+	if d.cfg.Log.Format != next.Log.Format || (d.cfg.Log.Level != next.Log.Level && d.level == nil) {
+		changed = append(changed, "log") // the level alone is hot when the daemon holds it
 	}
 	if (d.rules == nil) != (next.RulesConfig() == nil) {
 		changed = append(changed, "rules") // the runner is built once
@@ -117,8 +117,8 @@ func (d *Daemon) restartSections(next config.Config) []string {
 	return changed
 }
 
-// applyHot applies a config that changes only the rules: in force at once,
-// and good at once (it cannot cut the link). remoteMu held.
+// applyHot applies a config that changes only the rules and the log level:
+// in force at once, and good at once (it cannot cut the link). remoteMu held.
 func (d *Daemon) applyHot(push wire.ConfigPush, next config.Config) error {
 	dir := d.cfg.DataDir
 	for _, f := range []string{RemoteConfigFile, GoodConfigFile} {
@@ -131,6 +131,9 @@ func (d *Daemon) applyHot(push wire.ConfigPush, next config.Config) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	d.setRemote(rs)
+	if d.level != nil {
+		d.level.Set(next.SlogLevel())
+	}
 	if rc := next.RulesConfig(); rc != nil && d.rules != nil {
 		if err := d.setRules(*rc); err != nil {
 			// Parse validated the rules: not expected; the next start runs them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 // servedEdge is a daemon run by Serve, as polis-edge runs it: a remote
 // config that needs a restart builds it again in the process.
 type servedEdge struct {
+	level  slog.LevelVar
 	mu     sync.Mutex
 	cur    *Daemon
 	starts int
@@ -38,6 +40,7 @@ func serveEdge(t *testing.T, site config.Config) *servedEdge {
 	done := make(chan error, 1)
 	go func() {
 		done <- Serve(ctx, site, quietLog(), "test", func(d *Daemon) {
+			d.SetLogLevel(&s.level)
 			s.mu.Lock()
 			s.cur, s.starts = d, s.starts+1
 			s.mu.Unlock()
@@ -272,14 +275,14 @@ func TestRemoteConfigRulesOnlyAppliedHot(t *testing.T) {
 	e := serveEdge(t, parseEdge(t, dir, mq, "rules: {contracted_kw: 6, cycle: 100ms}\n"))
 	d := e.running(t, 1)
 	waitFor(t, 30*time.Second, "a cycle at 6 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-6400) < 1 })
-	pushConfig(t, base, token, edgeYAML(dir, mq, testPassword, "", "rules: {contracted_kw: 8, cycle: 100ms}\n"))
+	pushConfig(t, base, token, edgeYAML(dir, mq, testPassword, "", "rules: {contracted_kw: 8, cycle: 100ms}\nlog: {level: debug}\n"))
 	waitFor(t, 30*time.Second, "version 1 applied", func() bool { return fleetConfig(t, base, token).Status.Applied == 1 })
 	if s := fleetConfig(t, base, token).Status; s.Outcome != wire.ConfigApplied || len(s.RestartNeeded) != 0 {
 		t.Fatalf("rules-only push: %+v", s)
 	}
 	waitFor(t, 30*time.Second, "a cycle at 8 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-8600) < 1 })
-	if rs := d.remoteState(); rs.Running != 1 || rs.Good != 1 || rs.Trial || e.startCount() != 1 {
-		t.Fatalf("after a hot push: %+v, %d starts", rs, e.startCount())
+	if rs := d.remoteState(); rs.Running != 1 || rs.Good != 1 || rs.Trial || e.startCount() != 1 || e.level.Level() != slog.LevelDebug {
+		t.Fatalf("after a hot push: %+v, %d starts, log level %s", rs, e.startCount(), e.level.Level())
 	}
 	v := 0.0
 	if err := d.setRuleParam("tolerance_pct", &v); err != nil {

@@ -37,6 +37,10 @@ func Serve(ctx context.Context, site config.Config, log *slog.Logger, version st
 	}
 }
 
+// SetLogLevel hands the daemon the logger's level, so a remote config can
+// change it at run time; call it before Run.
+func (d *Daemon) SetLogLevel(level *slog.LevelVar) { d.level = level }
+
 // Config is the config the daemon runs: the local file, or the remote
 // config from the fleet in force.
 func (d *Daemon) Config() config.Config { return d.cfg }

@@ -133,6 +133,7 @@ func daemon(cfg config.Config, path string, stderr io.Writer) int {
 	lc := sdnotify.FromEnv(log)
 	err := edge.Serve(ctx, cfg, log, version, func(d *edge.Daemon) {
 		d.SetLifecycle(lc)
+		d.SetLogLevel(level)
 		if d.RemoteVersion() != 0 {
 			level.Set(d.Config().SlogLevel())
 		}
