@@ -159,7 +159,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	until := func(what, expr string) {
 		t.Helper()
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
+			// What the page showed, so a failure says more than "timeout".
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`(document.querySelector("#cmd-result")||{}).innerText + " | " + document.body.innerText.slice(0, 600)`))
+			t.Fatalf("waiting for %s: %v\npage: %s", what, err, page)
 		}
 	}
 	text := func(id string) string {
