@@ -265,6 +265,14 @@ func TestRemoteCommandsReachSimulatedDevices(t *testing.T) {
 	o.stopBank()
 	waitFor(t, 30*time.Second, "the bank offline at the edge", func() bool { return d.deviceState("bank1") == health.Offline })
 	wantStatus(t, o.send(t, "open-3", "locker_open", "bank1", map[string]any{"compartment": "A04", "reason": "parcel stuck"}), wire.CmdDeviceOffline, "bank1 is offline")
+	// A TTL shorter than the locker's command timeout: timed_out.
+	code, rec := fleetCommand(t, o.base, o.token, map[string]any{"id": "open-4", "action": "locker_open", "device": "bank1",
+		"params": map[string]any{"compartment": "A05", "reason": "parcel stuck"}, "ttl_s": 1})
+	if code != 202 {
+		t.Fatalf("open-4: %d", code)
+	}
+	waitFor(t, 30*time.Second, "open-4 answered", func() bool { rec = fleetRecord(t, o.base, o.token, "open-4"); return rec.Final() })
+	wantStatus(t, rec, wire.CmdTimedOut, "")
 	if n := o.bank.Executed(); n != 1 {
 		t.Fatalf("bank executed %d commands, want 1", n)
 	}
