@@ -10,6 +10,7 @@ import (
 
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/fleet/commands"
+	fleetconfig "github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/users"
 	"github.com/polis-edge/polis/protocols/health"
 	"github.com/polis-edge/polis/protocols/modbus/modbussim"
@@ -25,6 +26,7 @@ import (
 // 1.6J) and a second charger that never connects; the edge runs the rules
 // and talks to a real fleet.
 type simOffice struct {
+	in        *testserver.InfluxDB
 	f         *runningFleet
 	base      string
 	token     string
@@ -41,8 +43,15 @@ type simOffice struct {
 
 func startSimOffice(t *testing.T) *simOffice {
 	t.Helper()
+	return startSimOfficeWith(t, func(*fleetconfig.Config) {})
+}
+
+// startSimOfficeWith starts the office with a fleet whose config edit
+// adjusted.
+func startSimOfficeWith(t *testing.T, edit func(*fleetconfig.Config)) *simOffice {
+	t.Helper()
 	in := testserver.Influx(t)
-	o := &simOffice{f: startFleet(t, in, "")}
+	o := &simOffice{f: startFleetWith(t, in, edit), in: in}
 	if err := o.f.Users().Add("op", "operator-password", users.Operator, users.Scope{}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,4 +357,36 @@ func TestRemoteConfigRestartKeepsDevicePorts(t *testing.T) {
 	})
 	wantStatus(t, o.send(t, "open-after", "locker_open", "bank1", map[string]any{"compartment": "A01", "reason": "parcel stuck"}), wire.CmdDone, "")
 	wantStatus(t, o.send(t, "reset-after", "charger_reset", "CP01", nil), wire.CmdDone, "")
+}
+
+// TestRemoteCommandAnsweredOnceAcrossFleetRestart: the fleet goes away while
+// the edge executes a command (a locker bank that does not answer keeps it
+// busy for the command timeout); the edge's answer is lost with the
+// connection. The restarted fleet, with its state file, resends the open
+// command once the office is back; the edge answers it from its record:
+// executed once, the result recorded once.
+func TestRemoteCommandAnsweredOnceAcrossFleetRestart(t *testing.T) {
+	fdir := t.TempDir()
+	o := startSimOfficeWith(t, func(c *fleetconfig.Config) { c.DataDir = fdir })
+	mqttAddr := o.f.Addrs().MQTT
+	d := o.edge.running(t, 1)
+	o.stopBank()
+	waitFor(t, 30*time.Second, "the bank offline at the edge", func() bool { return d.deviceState("bank1") == health.Offline })
+	if code, _ := fleetCommand(t, o.base, o.token, map[string]any{"id": "slow-1", "action": "locker_open", "device": "bank1",
+		"params": map[string]any{"compartment": "A01", "reason": "parcel stuck"}, "ttl_s": 120}); code != 202 {
+		t.Fatalf("send: %d", code)
+	}
+	waitFor(t, 10*time.Second, "the edge executing it", func() bool { return d.commandStarted("slow-1") })
+	o.f.stop()
+	o.f = startFleetWith(t, o.in, func(c *fleetconfig.Config) { c.DataDir, c.Broker.Embedded.TCP = fdir, mqttAddr })
+	o.base = "http://" + o.f.Addrs().HTTP
+	var rec commands.Record
+	waitFor(t, 60*time.Second, "slow-1 answered after the restart", func() bool { rec = fleetRecord(t, o.base, o.token, "slow-1"); return rec.Final() })
+	wantStatus(t, rec, wire.CmdDeviceOffline, "bank1 is offline")
+	if rec.Sends < 2 {
+		t.Fatalf("answered after %d send(s): the restart came too late to prove anything", rec.Sends)
+	}
+	if n := commandAudits(t, d, "locker_open", "bank1"); n != 1 {
+		t.Fatalf("locker_open executed %d times at the edge, want 1", n)
+	}
 }

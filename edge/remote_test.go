@@ -171,6 +171,18 @@ ocpp:
 	}
 }
 
+// commandStarted reports whether the edge has a record of command id.
+func (d *Daemon) commandStarted(id string) bool {
+	found := false
+	d.state.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(commandsBucket); b != nil {
+			found = b.Get([]byte(id)) != nil
+		}
+		return nil
+	})
+	return found
+}
+
 // auditEntries reads the edge's audit trail.
 func (d *Daemon) auditEntries() ([]AuditEntry, error) {
 	var out []AuditEntry
