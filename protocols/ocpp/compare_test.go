@@ -65,7 +65,12 @@ func TestCompareComposite_Simulator(t *testing.T) {
 			if err := sim.Plug(2, van); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "session on 2", func() bool { c, _ := connector(h, "CP01", 2); return c.Session != nil })
+			// Both sides know the transaction (1.6: the charger learns its id
+			// from the StartTransaction answer), so the TxProfile applies.
+			eventually(t, "session on 2", func() bool {
+				c, _ := connector(h, "CP01", 2)
+				return c.Session != nil && sim.Connector(2).TxID == c.Session.TransactionID
+			})
 			if res, err := h.svc.SetLimit(ctx, "CP01", 2, ocpp.Limit{Unit: "A", Value: 8}); err != nil || res.Status != ocpp.LimitConfirmed {
 				t.Fatalf("SetLimit(2) = %+v, %v", res, err)
 			}
