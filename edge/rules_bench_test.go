@@ -106,8 +106,9 @@ rules: {contracted_kw: %v, grid_meter: grid, max_jump_w: 1000000}
 		}
 		return true
 	})
-	for _, cp := range cps {
-		if err := cp.Plug(1, ocppsim.Car{IdTag: "CAFE01", BatteryWh: 1e6, SoCPct: 10, MaxCurrentA: 16, Phases: 3}); err != nil {
+	for i, cp := range cps {
+		// One card per car: a card already charging elsewhere is ConcurrentTx.
+		if err := cp.Plug(1, ocppsim.Car{IdTag: fmt.Sprintf("CAFE%02d", i), BatteryWh: 1e6, SoCPct: 10, MaxCurrentA: 16, Phases: 3}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -189,6 +189,8 @@ func TestRulesChargerRejectingProfilesGetsNoRetryStorm(t *testing.T) {
 		}
 	}()
 	// CP02 draws 11 kW uncontrolled: CP01's car does not even get 6 A.
+	// (Another car: one card in two sessions at once is ConcurrentTx.)
+	car.IdTag = "CAFE02"
 	if err := good.Plug(1, car); err != nil {
 		t.Fatal(err)
 	}
