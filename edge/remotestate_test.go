@@ -247,7 +247,7 @@ func TestRemoteConfigSurvivesRestart(t *testing.T) {
 		waitFor(t, 30*time.Second, "the fleet to see the office with version 1", func() bool {
 			o, _ := f.Office(testOffice)
 			s := fleetConfig(t, base, token).Status
-			return o.Online && s.Desired == 1 && s.Applied == 1
+			return o.Online && o.ConfigVersion == 1 && s.Desired == 1 && s.Applied == 1
 		})
 		if e.startCount() != 1 {
 			t.Fatalf("damaged=%v: the redelivered push restarted the daemon", damage)

@@ -88,6 +88,6 @@ func (d *Daemon) statusMessage() wire.Status {
 	}
 	return wire.Status{
 		Office: d.cfg.Office.ID, Version: d.version, Started: d.started.UTC(),
-		Backlog: st.Count, Dropped: st.Dropped, Devices: devs,
+		Backlog: st.Count, Dropped: st.Dropped, Devices: devs, ConfigVersion: d.RemoteVersion(),
 	}
 }

@@ -35,6 +35,9 @@ type Office struct {
 	Backlog     int64             `json:"backlog"`
 	EdgeDropped map[string]uint64 `json:"edge_dropped,omitempty"`
 	Devices     map[string]string `json:"devices,omitempty"`
+	// ConfigVersion is the remote config version the office runs (0: its
+	// local file), from its status; desired vs applied is in remoteconfig.
+	ConfigVersion int64 `json:"config_version"`
 
 	LastSeen        time.Time         `json:"last_seen,omitzero"`  // any message
 	LastBatch       time.Time         `json:"last_batch,omitzero"` // last batch acked ok
@@ -139,6 +142,9 @@ func (r *Registry) RecordStatus(office string, st uplink.Status, now time.Time) 
 		o.Started = st.Started
 	}
 	o.Backlog = st.Backlog
+	if st.Online { // the last will carries no version
+		o.ConfigVersion = st.ConfigVersion
+	}
 	if st.Dropped != nil {
 		o.EdgeDropped = st.Dropped
 	}

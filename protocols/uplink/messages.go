@@ -59,4 +59,7 @@ type Status struct {
 	Dropped map[string]uint64 `json:"dropped,omitempty"`
 	// Devices maps device id to its health (ok, stale, unreachable, misconfigured).
 	Devices map[string]string `json:"devices,omitempty"`
+	// ConfigVersion is the remote config version the edge runs (0: its
+	// local config file), so the fleet sees applied beside desired.
+	ConfigVersion int64 `json:"config_version,omitempty"`
 }
