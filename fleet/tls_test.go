@@ -3,7 +3,10 @@ package fleet
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
+	"strings"
 	"testing"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -45,5 +48,52 @@ func TestOfficeOverTLS(t *testing.T) {
 	c.Publish(uplink.Topic("10001", uplink.KindTelemetry), 1, false, payload).WaitTimeout(deadline)
 	if a := waitChan(t, acks); a.Status != uplink.AckOK || a.Accepted != 5 {
 		t.Fatalf("ack over TLS: %+v", a)
+	}
+}
+
+// TestDashboardOverHTTPS: with http.tls set the fleet serves HTTPS itself,
+// its session cookie is Secure, HttpOnly and SameSite=Strict, the session
+// works over TLS, and plain HTTP on the port gets no API answer.
+func TestDashboardOverHTTPS(t *testing.T) {
+	t.Parallel()
+	in := testserver.Influx(t)
+	cfg := testConfig(in)
+	files := testserver.ServerTLS(t)
+	cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key = files.Cert, files.Key
+	caPEM, err := os.ReadFile(files.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	f := startFleet(t, cfg)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: deadline, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	base := "https://" + f.Addrs().HTTP
+	resp, err := client.Post(base+"/api/v1/login", "application/json", strings.NewReader(`{"user":"test-admin","password":"test-admin-password"}`))
+	if err != nil {
+		t.Fatalf("sign in over HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+		t.Fatalf("sign in: %s, cookies %v", resp.Status, resp.Cookies())
+	}
+	if c := resp.Cookies()[0]; !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v: want Secure, HttpOnly, SameSite=Strict", c)
+	}
+	resp, err = client.Get(base + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("session over HTTPS: %s", resp.Status)
+	}
+	plain, err := http.Get("http://" + f.Addrs().HTTP + "/api/v1/me")
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain HTTP on the HTTPS port answered %s", plain.Status)
+		}
 	}
 }
