@@ -199,9 +199,16 @@ func directLines(t *testing.T, sc fleetsim.Config, count int) []string {
 	return chunks
 }
 
+// scaleRows counts the simulated offices' rows, by a field every point of
+// the measurement has at both mixes (aggregated env points have no raw
+// temperature_c).
 func scaleRows(t *testing.T, in *testserver.InfluxDB) int {
+	env := "temperature_c"
+	if os.Getenv("POLIS_BENCH_MIX") == "aggregated" {
+		env = "temperature_c_mean"
+	}
 	total := 0
-	for m, f := range map[string]string{"inverter": "W", "meter": "W", "charger": "power_w", "env": "temperature_c", "locker": "occupied"} {
+	for m, f := range map[string]string{"inverter": "WH", "meter": "TotWhImp", "charger": "power_w", "env": env, "locker": "occupied"} {
 		series, err := in.Query(fmt.Sprintf(`SELECT COUNT(%q) FROM %q`, f, m))
 		if err != nil || len(series) == 0 || len(series[0].Values) == 0 {
 			t.Fatalf("count %s: %v", m, err)
