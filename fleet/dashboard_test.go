@@ -245,7 +245,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("sign out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
 	signIn("guest")
 	until("offices", `document.querySelector("#offices").innerText.includes("10001")`)
-	step("viewer opens the office", chromedp.Click(chromedp.CSS(`a[data-office="10001"]`)), chromedp.WaitVisible(chromedp.ID("cmd-send")))
+	// Wait until the page has settled (live values and charts drawn above
+	// the form): a click computed before the layout shifts lands elsewhere.
+	step("viewer opens the office", chromedp.Click(chromedp.CSS(`a[data-office="10001"]`)), chromedp.WaitVisible(chromedp.ID("cmd-send")),
+		chromedp.WaitVisible(chromedp.CSS(`#chart-power .uplot`)))
+	until("the viewer's live values", `!document.querySelector("#live").innerText.includes("loading")`)
 	acks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("button.ack").length`))
 	if err != nil {
 		t.Fatal(err)
