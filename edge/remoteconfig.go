@@ -134,6 +134,7 @@ func (d *Daemon) applyHot(push wire.ConfigPush, next config.Config) error {
 	if d.level != nil {
 		d.level.Set(next.SlogLevel())
 	}
+	d.sink.agg.SetRules(next.Aggregate) // run-time too (config.Diff leaves it out)
 	if rc := next.RulesConfig(); rc != nil && d.rules != nil {
 		if err := d.setRules(*rc); err != nil {
 			// Parse validated the rules: not expected; the next start runs them.

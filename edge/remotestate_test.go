@@ -19,6 +19,7 @@ import (
 	"github.com/polis-edge/polis/fleet/audit"
 	"github.com/polis-edge/polis/fleet/remoteconfig"
 	"github.com/polis-edge/polis/fleet/users"
+	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 	wire "github.com/polis-edge/polis/protocols/uplink"
 )
@@ -275,7 +276,7 @@ func TestRemoteConfigRulesOnlyAppliedHot(t *testing.T) {
 	e := serveEdge(t, parseEdge(t, dir, mq, "rules: {contracted_kw: 6, cycle: 100ms}\n"))
 	d := e.running(t, 1)
 	waitFor(t, 30*time.Second, "a cycle at 6 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-6400) < 1 })
-	pushConfig(t, base, token, edgeYAML(dir, mq, testPassword, "", "rules: {contracted_kw: 8, cycle: 100ms}\nlog: {level: debug}\n"))
+	pushConfig(t, base, token, edgeYAML(dir, mq, testPassword, "", "rules: {contracted_kw: 8, cycle: 100ms}\nlog: {level: debug}\naggregate: [{measurement: pv, every: 10s}]\n"))
 	waitFor(t, 30*time.Second, "version 1 applied", func() bool { return fleetConfig(t, base, token).Status.Applied == 1 })
 	if s := fleetConfig(t, base, token).Status; s.Outcome != wire.ConfigApplied || len(s.RestartNeeded) != 0 {
 		t.Fatalf("rules-only push: %+v", s)
@@ -283,6 +284,10 @@ func TestRemoteConfigRulesOnlyAppliedHot(t *testing.T) {
 	waitFor(t, 30*time.Second, "a cycle at 8 kW", func() bool { return math.Abs(d.Rules().Allocation().AvailableW-8600) < 1 })
 	if rs := d.remoteState(); rs.Running != 1 || rs.Good != 1 || rs.Trial || e.startCount() != 1 || e.level.Level() != slog.LevelDebug {
 		t.Fatalf("after a hot push: %+v, %d starts, log level %s", rs, e.startCount(), e.level.Level())
+	}
+	pv := sample.Sample{Measurement: "pv", Tags: map[string]string{sample.TagDevice: "inv1"}, Fields: map[string]any{"power_w": 1.0}, Time: time.Now()}
+	if raw := d.sink.agg.Add([]sample.Sample{pv}); len(raw) != 0 {
+		t.Fatal("the pushed aggregate section is not in force without a restart")
 	}
 	v := 0.0
 	if err := d.setRuleParam("tolerance_pct", &v); err != nil {
