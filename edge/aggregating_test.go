@@ -34,18 +34,7 @@ func TestAggregatedMeasurementReachesInfluxDBAsWindows(t *testing.T) {
 	if err := d.Sink().Append(context.Background(), batch...); err != nil {
 		t.Fatal(err)
 	}
-	count := func(q string) int {
-		series, err := in.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(series) == 0 || len(series[0].Values) == 0 {
-			return 0
-		}
-		var n int
-		fmt.Sscan(fmt.Sprint(series[0].Values[0][1]), &n)
-		return n
-	}
+	count := func(q string) int { return countOf(t, in, q) }
 	waitFor(t, 60*time.Second, "six pv windows and 60 raw grid rows", func() bool {
 		return count(`SELECT count("power_w_mean") FROM "pv" WHERE "agg"='10s'`) == 6 && count(`SELECT count("power_w") FROM "grid"`) == 60
 	})

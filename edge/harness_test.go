@@ -164,6 +164,12 @@ func rows(t testing.TB, in *testserver.InfluxDB, where string) int {
 	if where != "" {
 		q += " WHERE " + where
 	}
+	return countOf(t, in, q)
+}
+
+// countOf runs a query whose first value is a count.
+func countOf(t testing.TB, in *testserver.InfluxDB, q string) int {
+	t.Helper()
 	series, err := in.Query(q)
 	if err != nil {
 		t.Fatal(err)

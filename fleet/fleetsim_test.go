@@ -84,14 +84,7 @@ func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
 	if r.Rejected != 0 || r.Lost < int64(sc.Offices) {
 		t.Fatalf("want no rejected lines and every office to have lost its connection once: %+v", r)
 	}
-	rows := 0
-	for _, m := range []string{"inverter", "meter", "charger", "env", "locker"} {
-		n, err := in.Count(m, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows += n
-	}
+	rows := simRows(t, in)
 	if int64(rows) != r.Measured || r.Acked != r.Measured {
 		t.Fatalf("measured %d lines, acked %d, InfluxDB holds %d rows", r.Measured, r.Acked, rows)
 	}
