@@ -17,14 +17,7 @@ func TestStrict16_RemoteControlAvailabilityMeterValues(t *testing.T) {
 	st := testserver.NewStation(t, h.url(), "CP01", "ocpp1.6", "")
 	ctx := t.Context()
 	conn := func(n int) ocpp.ConnectorState { c, _ := connector(h, "CP01", n); return c }
-	last := func(action string) map[string]any {
-		t.Helper()
-		got := st.Received(action)
-		if len(got) == 0 {
-			t.Fatalf("station got no %s", action)
-		}
-		return got[len(got)-1]
-	}
+	last := st.Last
 	status := func(c int, s string) {
 		st.OK("StatusNotification", map[string]any{"connectorId": c, "errorCode": "NoError", "status": s, "timestamp": testserver.NowISO()})
 	}

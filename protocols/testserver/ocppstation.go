@@ -198,6 +198,17 @@ func (st *Station) Received(action string) []map[string]any {
 	return out
 }
 
+// Last is the central system's latest call of one action; the test fails
+// when there was none.
+func (st *Station) Last(action string) map[string]any {
+	st.t.Helper()
+	got := st.Received(action)
+	if len(got) == 0 {
+		st.t.Fatalf("station got no %s", action)
+	}
+	return got[len(got)-1]
+}
+
 // Accepted answers {"status":"Accepted"}.
 func Accepted(map[string]any) (any, string) { return map[string]any{"status": "Accepted"}, "" }
 
