@@ -72,17 +72,7 @@ func TestNATSClusterLosesNothingWhenANodeAndAFleetInstanceDie(t *testing.T) {
 	in := testserver.Influx(t)
 	sc := fleetsim.Config{Offices: 40, ConnectRate: 100, AckTimeout: 8 * time.Second,
 		Password: func(id string) string { return "office-secret-" + id }}
-	offices := simOffices(t, sc)
-	auth, err := broker.NATSAuthorization(offices, natsFleetUser, natsFleetPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := testserver.NATSCluster(t, 3, auth)
-	var urls []string
-	for _, n := range nodes {
-		urls = append(urls, "tcp://"+n.MQTT)
-	}
-	sc.Broker = strings.Join(urls, ",")
+	offices, nodes := simNATSCluster(t, &sc)
 
 	fleetA, stopA := natsFleetInstance(t, in, nodes, offices, "a")
 	defer stopA()
@@ -176,4 +166,22 @@ func simRows(t testing.TB, in *testserver.InfluxDB) int {
 		rows += n
 	}
 	return rows
+}
+
+// simNATSCluster registers sc's offices, starts a 3-node cluster that
+// authorises them from that registry, and points sc at its MQTT listeners.
+func simNATSCluster(t testing.TB, sc *fleetsim.Config) ([]config.Office, []*testserver.NATSNode) {
+	t.Helper()
+	offices := simOffices(t, *sc)
+	auth, err := broker.NATSAuthorization(offices, natsFleetUser, natsFleetPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := testserver.NATSCluster(t, 3, auth)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, "tcp://"+n.MQTT)
+	}
+	sc.Broker = strings.Join(urls, ",")
+	return offices, nodes
 }

@@ -4,11 +4,9 @@ package fleet
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/polis-edge/polis/fleet/broker"
 	"github.com/polis-edge/polis/protocols/fleetsim"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
@@ -28,17 +26,7 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	in := testserver.Influx(t)
 	sc := fleetsim.Config{Offices: n, ConnectRate: 500, AckTimeout: 30 * time.Minute, Window: 1000,
 		Password: func(id string) string { return "office-secret-" + id }}
-	offices := simOffices(t, sc)
-	auth, err := broker.NATSAuthorization(offices, natsFleetUser, natsFleetPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := testserver.NATSCluster(t, 3, auth)
-	var urls []string
-	for _, node := range nodes {
-		urls = append(urls, "tcp://"+node.MQTT)
-	}
-	sc.Broker = strings.Join(urls, ",")
+	offices, nodes := simNATSCluster(t, &sc)
 	// One instance first creates the stream and consumer, then stops: from
 	// then on the stream captures telemetry with nobody consuming it.
 	natsFleet(t, in, nodes, offices, "setup")()
