@@ -55,6 +55,20 @@ type Config struct {
 	OfficeHours  OfficeHours   `yaml:"office_hours"`
 	Alerts       []AlertConfig `yaml:"alerts"`
 	DefaultMode  string        `yaml:"default_mode"` // for chargers and groups without one; default now
+	// VanPVBias: 0 starts a van waiting for a cheaper band on PV only when
+	// that costs no more than waiting; 1 on any surplus. Default 0.5.
+	VanPVBias *float64 `yaml:"van_pv_bias"`
+}
+
+// DefaultVanPVBias is van_pv_bias when unset.
+const DefaultVanPVBias = 0.5
+
+// VanPVBiasOrDefault is van_pv_bias, or its default when unset.
+func (c *Config) VanPVBiasOrDefault() float64 {
+	if c.VanPVBias == nil {
+		return DefaultVanPVBias
+	}
+	return *c.VanPVBias
 }
 
 // ChargerConfig describes one charge point.
@@ -191,6 +205,9 @@ func (c Config) Validate() error {
 	}
 	if c.SafeLimitA < 0 {
 		bad("safe_limit_a", "must be >= 0, got %v", c.SafeLimitA)
+	}
+	if b := c.VanPVBias; b != nil && (*b < 0 || *b > 1) {
+		bad("van_pv_bias", "must be 0-1, got %v", *b)
 	}
 	if c.ExportLimitW != nil && *c.ExportLimitW < 0 {
 		bad("export_limit_w", "must be >= 0, got %v", *c.ExportLimitW)

@@ -78,7 +78,11 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 		m.phases(cfg, c, st, share, p.Now)
 		amps := share / (V * float64(c.Phases))
 		minA := c.Cfg.MinA
-		if amps >= minA*startShare(c) {
+		need := minA * startShare(c)
+		if st.charging && c.pvStart > 0 {
+			need *= vanStopShare // a van's stop threshold sits below its start
+		}
+		if amps >= need {
 			st.short = time.Time{}
 			if st.enough.IsZero() {
 				st.enough = p.Now

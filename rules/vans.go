@@ -120,8 +120,12 @@ func (v *Vans) Run(cfg *Config, p *Plan) {
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
 
-// pvStartShare is the break-even share s where (1−s)·price now equals the
-// cheapest price before departure, bounded to [0.2, 1].
+// pvStartShare is the share of its minimum power the PV surplus must
+// cover to start a waiting van. At the break-even share b, where (1−b)·price
+// now equals the cheapest price before departure, starting costs no more
+// than waiting; van_pv_bias lowers it towards any surplus, trading a little
+// money for PV that would otherwise be exported unpaid. Never below a tenth
+// of the minimum: 400 W does not justify a 4 kW start.
 func pvStartShare(cfg *Config, now, dep time.Time) float64 {
 	prices := tariff.Price{F1: cfg.Prices.F1, F2: cfg.Prices.F2, F3: cfg.Prices.F3}
 	cur := prices.Of(tariff.At(now))
@@ -132,23 +136,48 @@ func pvStartShare(cfg *Config, now, dep time.Time) float64 {
 	for t := now; t.Before(dep); t = t.Add(slot) {
 		cheapest = math.Min(cheapest, prices.Of(tariff.At(t)))
 	}
-	return math.Min(1, math.Max(0.2, 1-cheapest/cur))
+	breakEven := 1 - cheapest/cur
+	return math.Min(1, math.Max(minVanStartShare, (1-cfg.VanPVBiasOrDefault())*breakEven))
 }
 
-// expectedPVW is a cautious guess of the PV a daytime slot brings: a share
-// of the installed peak between 10:00 and 16:00, more in summer. It only
-// orders the slots (free energy first); the amount each slot can deliver
-// is still counted at the van's power, and the plan is redone every cycle,
-// so a cloudy day moves the charging to the next cheapest slots.
+const minVanStartShare = 0.1
+
+// vanStopShare: a van started on PV stops only when the surplus falls
+// under this part of its start share (for pv_stop_delay), as evcc's
+// separate enable and disable thresholds do, so a passing cloud or a
+// falling evening sun does not cut it off while PV still covers much.
+const vanStopShare = 0.5
+
+// expectedPVW is a cautious guess of the PV a slot brings: half the
+// installed peak times the sun's height over the horizon (clear sky, Italy),
+// so early morning and evening slots count a little and midday most. It
+// only orders the slots (free energy first); the plan is redone every
+// cycle, so a cloudy day moves the charging to the next cheapest slots.
 func expectedPVW(cfg *Config, t time.Time) float64 {
-	l := t.In(tariff.Rome)
-	if cfg.PVPeakW <= 0 || l.Hour() < 10 || l.Hour() >= 16 {
+	if cfg.PVPeakW <= 0 {
 		return 0
 	}
-	if m := l.Month(); m >= time.April && m <= time.September {
-		return 0.4 * cfg.PVPeakW
-	}
-	return 0.15 * cfg.PVPeakW
+	return pvCaution * cfg.PVPeakW * math.Max(0, sunHeight(t))
+}
+
+// pvCaution is the share of clear-sky PV the plan counts on: clouds,
+// orientation and the office's own load take the rest.
+const pvCaution = 0.5
+
+// Italy's middle, for the sun's path: 36–47 °N moves sunrise by minutes,
+// which the per-cycle re-plan absorbs.
+const siteLatDeg, siteLonDeg = 42.0, 12.5
+
+// sunHeight is the sine of the sun's elevation at t (negative at night):
+// declination by day of year, hour angle by solar time (UTC + longitude).
+func sunHeight(t time.Time) float64 {
+	u := t.UTC()
+	rad := math.Pi / 180
+	decl := 23.44 * rad * math.Sin(2*math.Pi*float64(284+u.YearDay())/365)
+	solarH := float64(u.Hour()) + float64(u.Minute())/60 + siteLonDeg/15
+	hourAngle := 15 * rad * (solarH - 12)
+	lat := siteLatDeg * rad
+	return math.Sin(lat)*math.Sin(decl) + math.Cos(lat)*math.Cos(decl)*math.Cos(hourAngle)
 }
 
 // need is the energy still to deliver (kWh).

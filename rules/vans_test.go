@@ -72,3 +72,62 @@ func TestDepartureSkipsSundaysAndHolidays(t *testing.T) {
 		t.Fatalf("before the Immacolata → %v, want 9 Dec", dep)
 	}
 }
+
+// A waiting van starts on part of its minimum from PV when buying the rest
+// now costs less than exporting it (van_pv_bias 0.5 halves the break-even
+// share: F1 0.30 against tonight's F3 0.18 → 40 % → 20 %, 828 W of 4 140 W),
+// and stops only under half of that (414 W) for pv_stop_delay.
+func TestVanStartsOnPartOfItsMinimumAndStopsUnderHalfOfIt(t *testing.T) {
+	o := vanOffice()
+	van := map[string]float64{"CP01/1": 6}
+	run(t, o, []cycle{
+		{at: 0, baseW: 1000, pvW: 2000, want: map[string]float64{"CP01/1": 0}},
+		{at: 61 * s, baseW: 1000, pvW: 2000, want: van, why: map[string]string{"CP01/1": ReasonVanPlan}},
+		// 600 W: under the start share, over the stop share: it goes on.
+		{at: 2 * time.Minute, baseW: 1000, pvW: 1600, draw: van, want: van},
+		{at: 6 * time.Minute, baseW: 1000, pvW: 1600, draw: van, want: van},
+		// 300 W: under the stop share; held at the minimum for the stop
+		// delay, then paused.
+		{at: 7 * time.Minute, baseW: 1000, pvW: 1300, draw: van, want: van},
+		{at: 10*time.Minute + s, baseW: 1000, pvW: 1300, draw: van, want: map[string]float64{"CP01/1": 0}},
+	})
+	// van_pv_bias 0: only the break-even share (1 656 W) starts it.
+	o.cfg.VanPVBias = ptr(0.0)
+	run(t, o, []cycle{
+		{at: 0, baseW: 1000, pvW: 2000, want: map[string]float64{"CP01/1": 0}},
+		{at: 61 * s, baseW: 1000, pvW: 2000, want: map[string]float64{"CP01/1": 0}},
+		{at: 2 * time.Minute, baseW: 1000, pvW: 3000, want: map[string]float64{"CP01/1": 0}},
+		{at: 3*time.Minute + s, baseW: 1000, pvW: 3000, want: map[string]float64{"CP01/1": 6}},
+	})
+}
+
+// The plan counts the sun by its height: early morning a little, midday
+// most, winter less, night nothing; so a van that needs little before a
+// summer 07:30 departure leaves it to the morning PV, and one that needs
+// more charges in the night's F3.
+func TestVanPlanCountsTheMorningSun(t *testing.T) {
+	cfg := Config{PVPeakW: 10000, Prices: Prices{F1: 0.32, F2: 0.27, F3: 0.21}}
+	rome := func(mo time.Month, d, hh, mm int) time.Time {
+		return time.Date(2026, mo, d, hh, mm, 0, 0, time.FixedZone("CEST", 2*3600))
+	}
+	for _, c := range []struct {
+		at       time.Time
+		min, max float64
+	}{
+		{rome(time.June, 21, 13, 20), 4500, 5000}, // sun near 70°
+		{rome(time.December, 21, 13, 20), 1800, 2400},
+		{rome(time.June, 15, 7, 0), 800, 1500},
+		{rome(time.June, 15, 2, 0), 0, 0},
+	} {
+		if got := expectedPVW(&cfg, c.at); got < c.min || got > c.max {
+			t.Errorf("expected PV at %s: %.0f W, want %.0f-%.0f", c.at.Format("Jan 2 15:04"), got, c.min, c.max)
+		}
+	}
+	now, dep := rome(time.June, 15, 4, 0), rome(time.June, 15, 7, 30)
+	if chargeNow(&cfg, now, dep, 1, 11000) {
+		t.Error("1 kWh before a summer 07:30: the morning sun brings it, yet the plan charges now")
+	}
+	if !chargeNow(&cfg, now, dep, 5, 11000) {
+		t.Error("5 kWh before a summer 07:30: more than the morning sun, yet the plan waits")
+	}
+}

@@ -34,10 +34,9 @@ func TestShortReplay(t *testing.T) {
 	if !(ours.CostEUR < unc.CostEUR && ours.CostEUR < evcc.CostEUR) {
 		t.Errorf("cost: ours %.2f €, uncontrolled %.2f €, evcc-like %.2f €: want ours lowest", ours.CostEUR, unc.CostEUR, evcc.CostEUR)
 	}
-	// Known gap (docs/energy-rules.md): on a workday afternoon the
-	// baselines run the vans at full power through every PV dip, which
-	// uses a little more PV at a higher price; ours stays within 2 points.
-	if best := max(unc.PVSelfPct, evcc.PVSelfPct); ours.PVSelfPct < best-2 {
+	// The baselines run the vans at full power through every PV dip; ours
+	// must still use more of the PV (morning sun, van_pv_bias, stop share).
+	if best := max(unc.PVSelfPct, evcc.PVSelfPct); ours.PVSelfPct <= best {
 		t.Errorf("PV self-consumption: ours %.1f %%, best baseline %.1f %%", ours.PVSelfPct, best)
 	}
 	if ours.EVKWh < unc.EVKWh-0.1 {
