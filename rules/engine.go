@@ -64,11 +64,12 @@ type Engine struct {
 	vans   *Vans
 	pv     *PVModes
 	export *ExportLimit
+	draws  *draws
 }
 
 // NewEngine builds the chain for cfg (defaults applied, validated).
 func NewEngine(cfg Config) *Engine {
-	return &Engine{cfg: cfg, guard: newGuard(), vans: newVans(), pv: newPVModes(), export: &ExportLimit{}}
+	return &Engine{cfg: cfg, guard: newGuard(), vans: newVans(), pv: newPVModes(), export: &ExportLimit{}, draws: newDraws()}
 }
 
 // SetConfig swaps the config (SIGHUP) keeping every controller's state, so
@@ -143,6 +144,8 @@ func active(c image.Charger) bool {
 
 func (e *Engine) conns(cfg *Config, snap *image.Snapshot, now time.Time, in Inputs) []*Conn {
 	var out []*Conn
+	live := map[string]bool{}
+	defer e.draws.sweep(live)
 	for _, ch := range snap.Chargers {
 		if !active(ch) {
 			continue
@@ -157,7 +160,6 @@ func (e *Engine) conns(cfg *Config, snap *image.Snapshot, now time.Time, in Inpu
 			WantA: cc.MaxA,
 		}
 		c.Mode = firstNonEmpty(in.Modes[ch.ChargerID], cc.Mode, grp.Mode, cfg.DefaultMode)
-		c.DrawA = ch.CurrentA
 		if cc.Phases == 3 {
 			// A single-phase car on a three-phase charger loads one phase only.
 			var n, ph int
@@ -170,31 +172,9 @@ func (e *Engine) conns(cfg *Config, snap *image.Snapshot, now time.Time, in Inpu
 				c.Phases, c.Phase = 1, ph
 			}
 		}
-		if c.DrawA == ([3]float64{}) && ch.PowerW > 0 {
-			for i, on := range c.phaseMask() {
-				if on {
-					c.DrawA[i] = ch.PowerW / cfg.VoltageV / float64(c.Phases)
-				}
-			}
-		}
-		if lim, ok := in.Confirmed[c.Key]; ok {
-			// A charger reports its draw every few seconds; after a cut the
-			// report is stale-high. The car cannot draw over a limit the
-			// charger confirmed, so the office's own load is not overestimated
-			// by what the chargers no longer draw.
-			var sum float64
-			for i := range c.DrawA {
-				c.DrawA[i] = math.Min(c.DrawA[i], lim)
-				sum += c.DrawA[i]
-			}
-			if ch.PowerW > 0 && sum*cfg.VoltageV < ch.PowerW {
-				ch.PowerW = sum * cfg.VoltageV
-			}
-		}
-		c.DrawW = ch.PowerW
-		if c.DrawW <= 0 {
-			c.DrawW = (c.DrawA[0] + c.DrawA[1] + c.DrawA[2]) * cfg.VoltageV
-		}
+		lim, ok := in.Confirmed[c.Key]
+		e.draws.estimate(cfg, c, ch, lim, ok)
+		live[c.Key] = true
 		if ch.Status == "SuspendedEV" {
 			// The car takes nothing now (full, or its own timer): keep the
 			// minimum ready for it and give the rest to others.

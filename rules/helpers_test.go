@@ -25,6 +25,8 @@ type cycle struct {
 	pvW     float64            // PV production
 	pvRated float64            // inverter rating (rated_power_w)
 	draw    map[string]float64 // connector key → amps drawn per phase
+	report  map[string]float64 // what the charger reports instead (a stale report); default draw
+	repAt   *time.Duration     // when the chargers' reports were taken; default at
 	in      Inputs
 	want    map[string]float64 // connector key → expected limit (A)
 	why     map[string]string  // connector key → expected reason
@@ -67,11 +69,18 @@ func run(t *testing.T, o office, rows []cycle) {
 			if n == 0 {
 				n = 3
 			}
+			drawW += a * 230 * float64(n)
+			if rep, ok := r.report[chs[j].Key()]; ok {
+				a = rep
+			}
 			for p := 0; p < n; p++ {
 				chs[j].CurrentA[p] = a
 			}
 			chs[j].PowerW = a * 230 * float64(n)
-			drawW += chs[j].PowerW
+			chs[j].MeterAt = now
+			if r.repAt != nil {
+				chs[j].MeterAt = t0.Add(*r.repAt)
+			}
 		}
 		snap.Chargers = chs
 		grid := r.baseW + drawW - r.pvW

@@ -11,7 +11,8 @@ import (
 // public 22 kW charger and two 11 kW chargers for the delivery vans.
 var RefOffice = Office{
 	ContractedKW: 10, PVPeakW: 10000, ClosedLoadW: 500, OpenLoadW: 3000,
-	Chargers: []Charger{{ID: "CP-PUB", MaxA: 32}, {ID: "CP-VAN1", MaxA: 16, Fleet: true}, {ID: "CP-VAN2", MaxA: 16, Fleet: true}},
+	Chargers:    []Charger{{ID: "CP-PUB", MaxA: 32}, {ID: "CP-VAN1", MaxA: 16, Fleet: true}, {ID: "CP-VAN2", MaxA: 16, Fleet: true}},
+	ReportEvery: 10 * time.Second, // the OCPP driver's default meter_sample_interval
 }
 
 // RefConfig is the rules config an installer would write for RefOffice.

@@ -25,6 +25,10 @@ type Office struct {
 	ClosedLoadW  float64 // night, Sundays
 	OpenLoadW    float64 // office hours
 	Chargers     []Charger
+	// ReportEvery is how often a charger reports what its car draws (OCPP
+	// MeterValues, the edge's meter_sample_interval): the meter sees a
+	// car's change at once, the rules learn it at the next report.
+	ReportEvery time.Duration
 }
 
 // Charger is a charge point with one connector.

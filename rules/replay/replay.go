@@ -25,19 +25,20 @@ const StepW = 200
 
 // ConnView is a connector as a strategy sees it.
 type ConnView struct {
-	ID        string
-	MaxA      float64
-	Plugged   bool
-	Tag       string
-	Van       bool
-	Arrive    time.Time
-	Departure time.Time
-	DrawA     [3]float64
-	PowerW    float64
-	SoCPct    float64 // -1 unknown
-	SessionWh float64
-	LimitA    float64 // in force
-	Suspended bool    // the car is full
+	ID         string
+	MaxA       float64
+	Plugged    bool
+	Tag        string
+	Van        bool
+	Arrive     time.Time
+	Departure  time.Time
+	DrawA      [3]float64
+	PowerW     float64
+	SoCPct     float64 // -1 unknown
+	SessionWh  float64
+	LimitA     float64   // in force
+	Suspended  bool      // the car is full
+	ReportedAt time.Time // of DrawA and PowerW
 }
 
 // View is the office as measured at one second.
@@ -72,6 +73,8 @@ type KPI struct {
 
 type conn struct {
 	ch      Charger
+	repA    float64 // what the charger last reported (MeterValues)
+	repAt   time.Time
 	car     *Car
 	gotWh   float64
 	limitA  float64
@@ -122,7 +125,7 @@ func Run(o Office, d Day, s Strategy) KPI {
 			c := &cars[i]
 			cn := conns[c.Charger]
 			if cn.car == nil && !t.Before(c.Arrive) && t.Before(c.Leave) && !c.Arrive.IsZero() {
-				cn.car, cn.gotWh, cn.limitA, cn.pending = c, 0, defaultLimit(s, cn.ch.MaxA), nil
+				cn.car, cn.gotWh, cn.limitA, cn.pending, cn.repAt = c, 0, defaultLimit(s, cn.ch.MaxA), nil, time.Time{}
 				disturbed = t
 			}
 			if cn.car == c && !t.Before(c.Leave) {
@@ -193,10 +196,14 @@ func Run(o Office, d Day, s Strategy) KPI {
 			if cn.car != nil {
 				cv.Plugged, cv.Tag, cv.Van, cv.Arrive, cv.Departure = true, cn.car.Tag, cn.car.Van, cn.car.Arrive, cn.car.Leave
 				cv.SessionWh = cn.gotWh
-				for p := 0; p < cn.car.Phases; p++ {
-					cv.DrawA[p] = cn.drawA
+				if t.Sub(cn.repAt) >= o.ReportEvery {
+					cn.repA, cn.repAt = cn.drawA, t
 				}
-				cv.PowerW = cn.drawA * V * float64(cn.car.Phases)
+				for p := 0; p < cn.car.Phases; p++ {
+					cv.DrawA[p] = cn.repA
+				}
+				cv.PowerW = cn.repA * V * float64(cn.car.Phases)
+				cv.ReportedAt = cn.repAt
 				cv.Suspended = cn.gotWh >= cn.car.NeedKWh*1000
 				if cn.car.CapKWh > 0 {
 					cv.SoCPct = 100 - (cn.car.NeedKWh-cn.gotWh/1000)/cn.car.CapKWh*100

@@ -102,11 +102,19 @@ func (o *Ours) Limits(t time.Time, v View) map[string]float64 {
 			if c.Van {
 				ch.Group = rules.FleetGroup
 			}
-			ch.CurrentA, ch.PowerW = c.DrawA, c.PowerW
+			ch.CurrentA, ch.PowerW, ch.MeterAt = c.DrawA, c.PowerW, c.ReportedAt
 		}
 		snap.Chargers = append(snap.Chargers, ch)
 	}
-	d := o.eng.Step(snap, t, rules.Inputs{})
+	// The limit in force is what the charger confirmed (the model applies
+	// it after the charger's reaction delay, when a real one answers).
+	in := rules.Inputs{Confirmed: map[string]float64{}}
+	for _, c := range v.Conns {
+		if c.Plugged {
+			in.Confirmed[c.ID+"/1"] = c.LimitA
+		}
+	}
+	d := o.eng.Step(snap, t, in)
 	out := map[string]float64{}
 	live := map[string]bool{}
 	for _, sp := range d.Setpoints {
