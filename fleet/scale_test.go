@@ -106,14 +106,18 @@ offices_file: offices.yaml
 	time.Sleep(20 * time.Second) // warm-up
 	sim.ResetLatencies()
 	r0, cpu0, t0 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()
+	icpu0, scpu0 := procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	time.Sleep(steady)
 	r1, cpu1, t1 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()
+	icpu1, scpu1 := procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	wall := t1.Sub(t0).Seconds()
 	rss := procRSS(t, fleet.Process.Pid)
 	t.Logf("phase 1 steady %s: measured %.0f lines/s, acked %.0f lines/s, pending %d → %d lines, ack p50 %s p99 %s max %s",
 		steady, float64(r1.Measured-r0.Measured)/wall, float64(r1.Acked-r0.Acked)/wall, r0.Pending, r1.Pending, r1.P50, r1.P99, r1.Max)
 	t.Logf("phase 1 fleet: CPU %.0f%% of one core, RSS %.0f MB, %.1f KB per connected office",
 		100*(cpu1-cpu0)/wall, rss/1e6, rss/1e3/float64(n))
+	t.Logf("phase 1 where the 2 cores go: fleet %.0f%%, influxd %.0f%%, the %d simulated offices (this test process) %.0f%% of one core",
+		100*(cpu1-cpu0)/wall, 100*(icpu1-icpu0)/wall, n, 100*(scpu1-scpu0)/wall)
 
 	if s, err := in.Query(`SELECT last("batches_ok"), last("influx_requests"), last("influx_request_s") FROM "polis_fleet"`); err == nil && len(s) > 0 && len(s[0].Values) > 0 {
 		v := s[0].Values[0]

@@ -8,6 +8,16 @@ import (
 	"github.com/polis-edge/polis/protocols/uplink"
 )
 
+type writeBuf struct {
+	body []byte
+	ends []int
+}
+
+// writeBufs keeps request buffers between writes; a channel rather than a
+// sync.Pool, whose contents every garbage collection drops (and at 7,000
+// offices the fleet collects several times a second).
+var writeBufs = make(chan *writeBuf, 16)
+
 // Message is one telemetry message as it came off the broker.
 type Message struct {
 	Office  string
@@ -25,8 +35,23 @@ type Message struct {
 // (writes are idempotent), so every ack counts exactly its own refusals.
 func (in *Ingester) HandleMany(ctx context.Context, msgs []Message) []Result {
 	results := make([]Result, len(msgs))
-	var body []byte
-	var ends []int
+	// The request body is reused from write to write: growing a fresh one
+	// for every coalesced write was a tenth of the fleet's CPU at 7,000
+	// offices. Nothing keeps a reference past the write (the client copies).
+	var wb *writeBuf
+	select {
+	case wb = <-writeBufs:
+	default:
+		wb = new(writeBuf)
+	}
+	body, ends := wb.body[:0], wb.ends[:0]
+	defer func() {
+		wb.body, wb.ends = body[:0], ends[:0]
+		select {
+		case writeBufs <- wb:
+		default: // more writers than kept buffers: let this one go
+		}
+	}()
 	spans := make([][2]int, len(msgs)) // each message's lines: ends[lo:hi]
 	for i, m := range msgs {
 		lo := len(ends)
@@ -89,23 +114,11 @@ func (in *Ingester) prepareMessage(m Message, body []byte, ends []int) (Result, 
 	if b.Office != m.Office {
 		return r.reject(ReasonWrongOffice, fmt.Errorf("batch header office %q on topic of office %q", b.Office, m.Office)), body, ends
 	}
-	mine, myEnds, events, ahead := in.prepare(m.Office, b.Lines, &r.Ack)
-	r.ClockAhead = ahead
-	r.Events = events
-	if len(myEnds) == 0 {
+	had := len(ends)
+	body, ends, r.Events, r.ClockAhead = in.prepare(m.Office, b.Lines, &r.Ack, body, ends)
+	if len(ends) == had {
 		r.Ack.Status = uplink.AckOK
 		return r.finish(), body, ends
-	}
-	// Lines are delimited by offsets (string fields may hold raw newlines for
-	// InfluxDB 1.8), so the join is a '\n' and shifted ends.
-	base := 0
-	if len(body) > 0 {
-		body = append(body, '\n')
-		base = len(body)
-	}
-	body = append(body, mine...)
-	for _, e := range myEnds {
-		ends = append(ends, base+e)
 	}
 	return r, body, ends
 }

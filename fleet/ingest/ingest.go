@@ -88,15 +88,19 @@ func (r Result) finish() Result {
 	return r
 }
 
-// prepare validates each line, stamps office and registry tags, and returns
-// the lines to write ('\n' separated, no trailing newline) plus alarm events.
+// prepare validates each line, stamps office and registry tags, and appends
+// the lines to write to out ('\n' separated, no trailing newline; a '\n'
+// first when out already holds lines) and their end offsets to ends, plus
+// alarm events.
 //
 // This is the fleet's hot path. Most lines are checked in place and the tags
 // spliced in after the existing ones (InfluxDB sorts tags itself); only
 // events (needed whole for the alarm list), unsigned fields (re-encoded as
 // int for InfluxDB 1.8) and lines already carrying a registry tag key take
 // the slow parse-and-re-encode path.
-func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body []byte, ends []int, events []sample.Sample, ahead time.Duration) {
+func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack, out []byte, ends []int) ([]byte, []int, []sample.Sample, time.Duration) {
+	var events []sample.Sample
+	var ahead time.Duration
 	tol := in.ClockTolerance
 	if tol <= 0 {
 		tol = DefaultClockTolerance
@@ -107,7 +111,6 @@ func (in *Ingester) prepare(office string, lines []byte, ack *uplink.Ack) (body 
 	for _, t := range tags {
 		suffix = sample.AppendTag(suffix, t.Key, t.Value)
 	}
-	out := make([]byte, 0, len(lines)+len(lines)/4)
 	for len(lines) > 0 {
 		raw, rest, _ := bytes.Cut(lines, []byte("\n"))
 		lines = rest

@@ -22,7 +22,7 @@ pv ac_power_w= 1780315206000000000
 pv,device=inv1 ac_power_w=1 100
 `)
 	ack := uplink.Ack{Reasons: map[string]int{}}
-	out, _, events, _ := in.prepare("47011", lines, &ack)
+	out, _, events, _ := in.prepare("47011", lines, &ack, nil, nil)
 	if ack.Accepted != 5 || ack.Rejected != 3 || ack.Reasons[ReasonWrongOffice] != 1 ||
 		ack.Reasons[ReasonInvalidLine] != 1 || ack.Reasons[ReasonInvalidValue] != 1 {
 		t.Fatalf("ack %+v", ack)

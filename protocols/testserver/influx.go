@@ -325,3 +325,7 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Pid is influxd's process id (0 when stopped), for benchmarks that report
+// where the CPU goes.
+func (in *InfluxDB) Pid() int { return in.proc.pid() }

@@ -61,3 +61,13 @@ func (p *process) signal(sig os.Signal, grace time.Duration) {
 		<-done
 	}
 }
+
+// pid is the running process's id, 0 when it is not running.
+func (p *process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
