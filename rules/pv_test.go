@@ -63,3 +63,29 @@ func TestPVSwitchesToOnePhase(t *testing.T) {
 		t.Fatalf("phases per cycle %v, want %v", phases, want)
 	}
 }
+
+// A van charging now whose plan moves to "wait for the sun" keeps charging
+// under the pv rules while the surplus covers its stop share, instead of
+// stopping to wait out pv_start_delay and starting again (each flip of the
+// plan in the morning was a stop and a start). An operator's switch to pv
+// keeps min_on semantics (TestGuardMinOnAndOverridesNeverExceedTheCap).
+func TestVanMovedFromNowToTheSunKeepsCharging(t *testing.T) {
+	cfg := Config{ContractedKW: 10, GridMeter: "meter"}
+	cfg.ApplyDefaults()
+	m := newPVModes()
+	van := func(mode string) *Conn {
+		c := &Conn{Key: "CP01/1", ChargerID: "CP01", Connector: 1, Group: FleetGroup, Mode: mode, Phases: 3,
+			Cfg: ChargerConfig{MinA: 6, MaxA: 16, Phases: 3}, WantA: 16, DrawA: [3]float64{16, 16, 16}, DrawW: 16 * 3 * 230}
+		if mode == ModePV {
+			c.pvStart = 0.2 // the van plan's start share
+		}
+		return c
+	}
+	// 2 kW would be exported with the van off: 48 % of its 4 140 W minimum.
+	m.Run(&cfg, &Plan{Now: t0, MeterOK: true, BaseW: -2000, Conns: []*Conn{van(ModeNow)}})
+	c := van(ModePV)
+	m.Run(&cfg, &Plan{Now: t0.Add(s), MeterOK: true, BaseW: -2000, Conns: []*Conn{c}})
+	if c.WantA != 6 || c.Reason != ReasonVanPlan {
+		t.Fatalf("van moved to the sun with 2 kW of surplus: wants %.1f A (%s), want 6 A (van_plan)", c.WantA, c.Reason)
+	}
+}
