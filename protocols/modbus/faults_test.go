@@ -86,7 +86,8 @@ func TestBadSunSpecInput(t *testing.T) {
 		return deviceHealth(svc, "inv1").State == health.OK &&
 			deviceHealth(svc, "not-sunspec").State == health.Misconfigured &&
 			deviceHealth(svc, "dead").State == health.Unreachable &&
-			deviceHealth(svc, "big").State == health.Stale
+			// A device not polled yet also reads stale: wait for a verdict.
+			deviceHealth(svc, "big").State == health.Stale && deviceHealth(svc, "big").LastError != ""
 	})
 	if e := deviceHealth(svc, "not-sunspec").LastError; !strings.Contains(e, "SunS") {
 		t.Errorf("misconfigured error %q does not say what is missing", e)
