@@ -21,6 +21,7 @@ import (
 type office struct {
 	sim    *Sim
 	id     string
+	index  int // the office's place in the fleet: where its broker list starts
 	rnd    *rand.Rand
 	paused atomic.Bool
 	resume atomic.Bool // set by Resume: skip what was due while paused
@@ -50,7 +51,7 @@ type batch struct {
 const maxBackoff = time.Minute
 
 func newOffice(s *Sim, id string, i int) *office {
-	return &office{sim: s, id: id, rnd: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)),
+	return &office{sim: s, id: id, index: i, rnd: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)),
 		acks: make(chan uplink.Ack, 64), lost: make(chan error, 1), next: 1, counts: make([]int64, len(s.cfg.Mix))}
 }
 
@@ -109,8 +110,12 @@ func (o *office) connect(ctx context.Context) (paho.Client, error) {
 	cfg := o.sim.cfg
 	will, _ := json.Marshal(uplink.Status{Office: o.id, Online: false})
 	opts := paho.NewClientOptions()
-	for _, b := range strings.Split(cfg.Broker, ",") {
-		opts.AddBroker(b)
+	// paho tries brokers in order: each office starts at its own place in
+	// the list, so a cluster's nodes share the offices (as DNS round robin
+	// or a load balancer would) instead of all landing on the first.
+	brokers := strings.Split(cfg.Broker, ",")
+	for k := range brokers {
+		opts.AddBroker(brokers[(o.index+k)%len(brokers)])
 	}
 	opts.SetClientID("edge-"+o.id).
 		SetUsername(o.id).SetPassword(cfg.Password(o.id)).SetCleanSession(true).SetProtocolVersion(4).
