@@ -67,7 +67,10 @@ func (d *draws) estimate(cfg *Config, c *Conn, ch image.Charger, lim float64, ok
 		c.DrawW = drawW(cfg, c, ch)
 		return
 	}
-	follows := lim > r.limitA+0.05 && ch.Status == "Charging" && lim >= c.Cfg.MinA
+	// Charging, or paused by the charger (our limit was 0): raised, it
+	// draws. A car that suspended itself (full, its own timer) does not.
+	resumes := ch.Status == "Charging" || ch.Status == "SuspendedEVSE"
+	follows := lim > r.limitA+0.05 && resumes && lim >= c.Cfg.MinA
 	for i := range c.DrawA {
 		c.DrawA[i] = math.Min(c.DrawA[i], lim) // the car cannot exceed a confirmed limit
 		if follows && (r.drawing[i] || (top <= 1 && c.phaseMask()[i])) {

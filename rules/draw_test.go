@@ -78,3 +78,19 @@ func TestCarUnderItsLimitIsCountedAtWhatItTakes(t *testing.T) {
 			want: map[string]float64{"CP01/1": 11.6, "CP02/1": 11.6}}, // counting CP01 at 11.4 A: 13.1 each
 	})
 }
+
+// A car paused by its charger (our limit was 0: SuspendedEVSE) draws again
+// once raised, before the charger reports either its status or its draw.
+func TestResumedCarIsNotPausedByItsStaleReport(t *testing.T) {
+	o := office{
+		cfg:      Config{ContractedKW: 10, GridMeter: "meter", RampAPerS: 100, Chargers: []ChargerConfig{{ID: "CP01", MaxA: 16}}},
+		chargers: []image.Charger{session("CP01", 1, "public", -h)},
+	}
+	o.chargers[0].Status = "SuspendedEVSE"
+	at0 := time.Duration(0)
+	run(t, o, []cycle{
+		{at: 0, baseW: 3000, in: confirmed("CP01/1", 0), want: map[string]float64{"CP01/1": 11.3}},
+		{at: 5 * s, baseW: 3000, draw: map[string]float64{"CP01/1": 11.3}, report: map[string]float64{"CP01/1": 0}, repAt: &at0,
+			in: confirmed("CP01/1", 11.3), want: map[string]float64{"CP01/1": 11.3}},
+	})
+}
