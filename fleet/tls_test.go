@@ -2,10 +2,8 @@ package fleet
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
 	"strings"
 	"testing"
 
@@ -23,12 +21,7 @@ func TestOfficeOverTLS(t *testing.T) {
 	cfg.Broker.Embedded.TLS.Listen = "127.0.0.1:0"
 	files := testserver.ServerTLS(t)
 	cfg.Broker.Embedded.TLS.Cert, cfg.Broker.Embedded.TLS.Key = files.Cert, files.Key
-	caPEM, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool := files.Pool(t)
 	f := startFleet(t, cfg)
 	if f.Addrs().MQTT != "" || f.Addrs().MQTTTLS == "" {
 		t.Fatalf("addrs %+v", f.Addrs())
@@ -60,12 +53,7 @@ func TestDashboardOverHTTPS(t *testing.T) {
 	cfg := testConfig(in)
 	files := testserver.ServerTLS(t)
 	cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key = files.Cert, files.Key
-	caPEM, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool := files.Pool(t)
 	f := startFleet(t, cfg)
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: deadline, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}

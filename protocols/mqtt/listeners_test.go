@@ -2,10 +2,8 @@ package mqtt
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +33,7 @@ func TestTLSListener(t *testing.T) {
 	s := startService(t, cfg, rec, openDB(t))
 	url := "ssl://" + waitListener(t, s, ListenerTLS).String()
 
-	caPEM, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool := files.Pool(t)
 	trusting := withTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 
 	// A client that does not trust the office CA must not talk to the broker.

@@ -102,3 +102,17 @@ func ServerTLS(t testing.TB) TLSFiles {
 	}
 	return f
 }
+
+// Pool is a cert pool trusting f's CA, for a client of the server f serves.
+func (f TLSFiles) Pool(t testing.TB) *x509.CertPool {
+	t.Helper()
+	caPEM, err := os.ReadFile(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", f.CA)
+	}
+	return pool
+}
