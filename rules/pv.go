@@ -13,7 +13,18 @@ import (
 // minimum but covers the single-phase one.
 type PVModes struct {
 	st map[string]*pvState
+	// A drop in what the other sessions draw (a car leaving, or full)
+	// hands its power to a waiting solar session at once: that surplus is
+	// not a gap in the clouds but PV that was already being used, so
+	// pv_start_delay has nothing to confirm.
+	otherW  float64
+	freedW  float64
+	freedAt time.Time
 }
+
+// handoverWindow is how long freed power stays handed over: a few cycles,
+// so a meter that reads a cycle late still sees the surplus.
+const handoverWindow = 10 * time.Second
 
 type pvState struct {
 	charging   bool
@@ -55,6 +66,10 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 			delete(m.st, k)
 		}
 	}
+	if drop := m.otherW - otherW; drop >= cfg.VoltageV*minOfMinA(p.Conns) {
+		m.freedW, m.freedAt = drop, p.Now
+	}
+	m.otherW = otherW
 	if len(solar) == 0 {
 		return
 	}
@@ -112,8 +127,9 @@ func (m *PVModes) Run(cfg *Config, p *Plan) {
 			c.Want(math.Max(minA, amps), why)
 			continue
 		}
+		handedOver := p.Now.Sub(m.freedAt) <= handoverWindow && need*V*float64(c.Phases) <= m.freedW
 		switch {
-		case !st.charging && !st.enough.IsZero() && p.Now.Sub(st.enough) >= cfg.StartDelay:
+		case !st.charging && !st.enough.IsZero() && (handedOver || p.Now.Sub(st.enough) >= cfg.StartDelay):
 			st.charging = true
 		case st.charging && !st.short.IsZero() && p.Now.Sub(st.short) >= cfg.StopDelay:
 			st.charging = false
@@ -148,6 +164,16 @@ func (m *PVModes) phases(cfg *Config, c *Conn, st *pvState, share float64, now t
 	if st.onePhase {
 		c.Phases, c.Phase = 1, c.Cfg.SinglePhaseL
 	}
+}
+
+// minOfMinA is the smallest minimum current of the sessions: a drop in
+// the others' draw smaller than one phase at it cannot start anyone.
+func minOfMinA(conns []*Conn) float64 {
+	least := math.Inf(1)
+	for _, c := range conns {
+		least = math.Min(least, c.Cfg.MinA)
+	}
+	return least
 }
 
 func startShare(c *Conn) float64 {

@@ -89,3 +89,26 @@ func TestVanMovedFromNowToTheSunKeepsCharging(t *testing.T) {
 		t.Fatalf("van moved to the sun with 2 kW of surplus: wants %.1f A (%s), want 6 A (van_plan)", c.WantA, c.Reason)
 	}
 }
+
+// A car that stops drawing hands its power to a waiting pv session at once:
+// the surplus it leaves was PV already in use, not a gap in the clouds.
+func TestFreedPowerIsHandedToAWaitingPVSession(t *testing.T) {
+	o := office{
+		cfg: Config{ContractedKW: 15, GridMeter: "meter", RampAPerS: 100,
+			Chargers: []ChargerConfig{{ID: "CP01", Mode: ModeNow}, {ID: "CP02", Mode: ModePV}}},
+		chargers: []image.Charger{session("CP01", 1, "public", 0), session("CP02", 1, "public", 0)},
+	}
+	run(t, o, []cycle{
+		// CP01 takes 6.9 kW of the 8 kW surplus; 1.1 kW does not start CP02.
+		{at: 0, baseW: 1000, pvW: 9000, draw: map[string]float64{"CP01/1": 10}, want: map[string]float64{"CP02/1": 0}},
+		{at: 30 * s, baseW: 1000, pvW: 9000, draw: map[string]float64{"CP01/1": 10}, want: map[string]float64{"CP02/1": 0}},
+		// CP01's car is full: its 6.9 kW go to CP02 now, not a minute later.
+		{at: 40 * s, baseW: 1000, pvW: 9000, draw: map[string]float64{"CP01/1": 0}, want: map[string]float64{"CP02/1": 11.5}},
+	})
+	// Without a freed draw, the same surplus waits out pv_start_delay.
+	run(t, o, []cycle{
+		{at: 0, baseW: 1000, pvW: 2000, want: map[string]float64{"CP02/1": 0}},
+		{at: 40 * s, baseW: 1000, pvW: 9000, want: map[string]float64{"CP02/1": 0}},
+		{at: 101 * s, baseW: 1000, pvW: 9000, want: map[string]float64{"CP02/1": 11.5}},
+	})
+}
