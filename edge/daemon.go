@@ -207,7 +207,7 @@ func (d *Daemon) newUplink() (*uplink.Uplink, error) {
 		Office: d.cfg.Office.ID, URL: u.URL, Username: username, Password: password, ClientID: u.ClientID,
 		TLS: tlsCfg, BatchSamples: u.BatchSamples, BatchBytes: int(u.BatchBytes), Window: u.Window,
 		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, ReconnectMin: u.ReconnectMin,
-		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, Status: d.statusMessage, Logger: d.log,
+		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, QoS0: u.QoS == 0, Status: d.statusMessage, Logger: d.log,
 		Commands: d.onRemoteCommand, Config: d.onRemoteConfig,
 	}, d.buf), nil
 }

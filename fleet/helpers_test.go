@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -234,3 +236,19 @@ func countRows(t testing.TB, in *testserver.InfluxDB, measurement, where string)
 }
 
 func timeAfter() <-chan time.Time { return time.After(deadline) }
+
+// envInt and envDuration read a benchmark's or long test's size from the
+// environment, else def.
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -69,8 +70,16 @@ func natsFleetInstance(t *testing.T, in *testserver.InfluxDB, nodes []*testserve
 // the nodes. Mid-ingest one node is killed and one fleet instance stops;
 // every measured line must still be exactly one row in InfluxDB.
 func TestNATSClusterLosesNothingWhenANodeAndAFleetInstanceDie(t *testing.T) {
+	// QoS 1 is the edge's default; QoS 0 is what docs/deployment.md advises
+	// on a cluster (uplink.qos). Both must lose nothing.
+	for _, qos0 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("qos0=%v", qos0), func(t *testing.T) { natsClusterLosesNothing(t, qos0) })
+	}
+}
+
+func natsClusterLosesNothing(t *testing.T, qos0 bool) {
 	in := testserver.Influx(t)
-	sc := fleetsim.Config{Offices: 40, ConnectRate: 100, AckTimeout: 8 * time.Second,
+	sc := fleetsim.Config{Offices: 40, ConnectRate: 100, AckTimeout: 8 * time.Second, QoS0: qos0,
 		Password: func(id string) string { return "office-secret-" + id }}
 	offices, nodes := simNATSCluster(t, &sc)
 

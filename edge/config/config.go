@@ -78,6 +78,11 @@ type Uplink struct {
 	ReconnectMin   time.Duration `yaml:"reconnect_min"`   // first back-off after a lost connection
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`   // back-off ceiling
 	StatusInterval time.Duration `yaml:"status_interval"` // retained status refresh
+	// QoS is the MQTT QoS of batches and of the ack, command and config
+	// subscriptions: 1 (default), or 0 on a NATS cluster, where QoS 1 costs
+	// a JetStream consumer per subscription and a second stored copy of
+	// every batch, and buys nothing: batches are acked end to end.
+	QoS int `yaml:"qos"`
 	// ConfigGrace is how long a config pushed by the fleet has, once applied,
 	// to reach the fleet again before the edge rolls back to the last good one.
 	ConfigGrace time.Duration `yaml:"config_grace"`
@@ -114,7 +119,7 @@ func Default() Config {
 			BatchSamples: 5000, BatchBytes: 512 << 10, Window: 8,
 			AckTimeout: 30 * time.Second, BacklogRate: 20000,
 			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
-			StatusInterval: 30 * time.Second, ConfigGrace: 10 * time.Minute,
+			StatusInterval: 30 * time.Second, ConfigGrace: 10 * time.Minute, QoS: 1,
 		},
 		HTTP:      HTTP{Listen: "127.0.0.1:9100"},
 		Telemetry: Telemetry{Interval: 10 * time.Second},
@@ -279,6 +284,9 @@ func (u Uplink) validate(bad func(key, format string, a ...any), enabled bool) {
 	}
 	if u.ReconnectMin <= 0 || u.ReconnectMax < u.ReconnectMin {
 		bad("uplink.reconnect_max", "need 0 < reconnect_min <= reconnect_max, got %s and %s", u.ReconnectMin, u.ReconnectMax)
+	}
+	if u.QoS != 0 && u.QoS != 1 {
+		bad("uplink.qos", "must be 0 or 1, got %d", u.QoS)
 	}
 	if u.StatusInterval < time.Second {
 		bad("uplink.status_interval", "must be at least 1s, got %s", u.StatusInterval)

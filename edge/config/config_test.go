@@ -51,6 +51,7 @@ func TestParseRejects(t *testing.T) {
 		{"password twice", "uplink: {password: a, password_file: b}\n", "uplink.password_file"},
 		{"cert without key", "uplink: {cert_file: a.pem}\n", "uplink.cert_file"},
 		{"window", "uplink: {window: 0}\n", "uplink.window"},
+		{"qos", "uplink: {qos: 2}\n", "uplink.qos"},
 		{"backoff order", "uplink: {reconnect_min: 10s, reconnect_max: 1s}\n", "uplink.reconnect_max"},
 		{"negative rate", "uplink: {backlog_rate: -1}\n", "uplink.backlog_rate"},
 		{"telemetry interval", "telemetry: {interval: 10ms}\n", "telemetry.interval"},

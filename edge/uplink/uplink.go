@@ -44,6 +44,9 @@ type Options struct {
 	// LiveInterval is the least time between two live batches unless a full
 	// batch is waiting (default 1 s): it bounds the requests per office.
 	LiveInterval time.Duration
+	// QoS0 sends batches and subscribes to acks, commands and config at
+	// QoS 0 (uplink.qos); status and replies stay at QoS 1.
+	QoS0 bool
 	// Status returns the office status to publish (retained); Online is set here.
 	Status func() wire.Status
 	// Commands, if set, receives each message on the office's cmd topic (on
@@ -202,7 +205,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		return nil, fmt.Errorf("connect %s: %w", u.opt.URL, err)
 	}
 	ackTopic := wire.Topic(u.opt.Office, wire.KindAck)
-	if err := wait(ctx, c.Subscribe(ackTopic, 1, u.onAck)); err != nil {
+	if err := wait(ctx, c.Subscribe(ackTopic, u.qos(), u.onAck)); err != nil {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("subscribe %s: %w", ackTopic, err)
 	}
@@ -210,7 +213,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		if h == nil {
 			continue
 		}
-		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, kind), 1, u.remote(h, kind))); err != nil {
+		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, kind), u.qos(), u.remote(h, kind))); err != nil {
 			c.Disconnect(0)
 			return nil, fmt.Errorf("subscribe %s: %w", kind, err)
 		}
@@ -219,6 +222,13 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 	u.log.Info("uplink connected", "url", u.opt.URL)
 	u.publishStatus(c, true)
 	return c, nil
+}
+
+func (u *Uplink) qos() byte {
+	if u.opt.QoS0 {
+		return 0
+	}
+	return 1
 }
 
 // wait waits for a token. A refused subscription is an error too: a

@@ -34,12 +34,13 @@ type scriptedFleet struct {
 	mu      sync.Mutex
 	samples map[string]int // line -> times received
 	batches int
+	qos     map[byte]int // batches received per MQTT QoS
 	decide  func(b wire.Batch, n int) string
 }
 
 func startFleet(t *testing.T, addr string) *scriptedFleet {
 	t.Helper()
-	f := &scriptedFleet{samples: map[string]int{}, decide: func(wire.Batch, int) string { return wire.AckOK }}
+	f := &scriptedFleet{samples: map[string]int{}, qos: map[byte]int{}, decide: func(wire.Batch, int) string { return wire.AckOK }}
 	f.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f.srv.AddHook(new(auth.AllowHook), nil)
 	l := brokerlisten.NewTCP("tcp", addr, nil)
@@ -55,6 +56,7 @@ func startFleet(t *testing.T, addr string) *scriptedFleet {
 		}
 		f.mu.Lock()
 		f.batches++
+		f.qos[pk.FixedHeader.Qos]++
 		status := f.decide(b, f.batches)
 		if status == wire.AckOK {
 			sample.ForEachLine(b.Lines, func(_ sample.Sample, raw []byte) error {
@@ -143,6 +145,27 @@ func TestBacklogAndLiveDrainCompletely(t *testing.T) {
 	})
 	if st := u.Stats(); st.SamplesAcked != 1500 {
 		t.Fatalf("samples acked = %d, want 1500", st.SamplesAcked)
+	}
+}
+
+// uplink.qos 0 (for NATS clusters) sends batches at QoS 0 and still loses
+// nothing: the fleet's ack, not the broker's PUBACK, frees the buffer.
+func TestQoS0UplinkDeliversEverything(t *testing.T) {
+	f := startFleet(t, "127.0.0.1:0")
+	buf := openBuffer(t)
+	appendN(t, buf, 0, 1000)
+	o := options(f.addr)
+	o.QoS0 = true
+	u := New(o, buf)
+	run(t, u)
+	appendN(t, buf, 1000, 500)
+	eventually(t, "all 1500 samples stored and deleted from the buffer", func() bool {
+		return f.distinct() == 1500 && buf.Stats().Count == 0
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.qos[1] != 0 || f.qos[0] == 0 {
+		t.Fatalf("batches per QoS = %v, want all at QoS 0", f.qos)
 	}
 }
 

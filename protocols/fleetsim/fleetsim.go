@@ -31,7 +31,10 @@ type Config struct {
 	Window      int           // batches in flight per office (default 8)
 	AckTimeout  time.Duration // resend a batch not acked by then (default 30s)
 	ConnectRate int           // new connections per second across the fleet (default 500)
-	Log         *slog.Logger
+	// QoS0 sends batches and subscribes to acks at QoS 0, as edges with
+	// uplink.qos 0 do on a NATS cluster (docs/deployment.md).
+	QoS0 bool
+	Log  *slog.Logger
 }
 
 func (c *Config) defaults() {

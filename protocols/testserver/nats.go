@@ -152,3 +152,6 @@ func (n *NATSNode) WaitHealthy(timeout time.Duration) error {
 
 // Kill ends the node at once, as a crash would.
 func (n *NATSNode) Kill() { n.proc.signal(syscall.SIGKILL, 10*time.Second) }
+
+// Pid is the node's process id, for benchmarks that account CPU.
+func (n *NATSNode) Pid() int { return n.proc.pid() }
