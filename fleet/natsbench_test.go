@@ -18,7 +18,7 @@ import (
 // one instance (and, for a second backlog, two) drains it. Throughput is
 // lines acked per second of drain; the ratio says how close to linear a
 // second instance is on this machine. Offices use QoS 0, as
-// docs/deployment.md advises for a cluster (POLIS_BENCH_QOS1=1 for QoS 1).
+// docs/deployment.md advises for a cluster (POLIS_BENCH_QOS=1 for QoS 1).
 //
 //	POLIS_BENCH_OFFICES=2000 POLIS_BENCH_BACKLOG=60s \
 //	  go test -tags bench -run TestBenchNATSClusterScaleOut -v -timeout 60m ./fleet/
@@ -26,7 +26,7 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 2000)
 	pile := envDuration("POLIS_BENCH_BACKLOG", 60*time.Second)
 	in := testserver.Influx(t)
-	sc := fleetsim.Config{Offices: n, ConnectRate: 500, QoS0: os.Getenv("POLIS_BENCH_QOS1") == "", AckTimeout: 30 * time.Minute, Window: 1000,
+	sc := fleetsim.Config{Offices: n, ConnectRate: 500, QoS0: envInt("POLIS_BENCH_QOS", 0) == 0, AckTimeout: 30 * time.Minute, Window: 1000,
 		Password: func(id string) string { return "office-secret-" + id }}
 	offices, nodes := simNATSCluster(t, &sc)
 	// One instance first creates the stream and consumer, then stops: from

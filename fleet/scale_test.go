@@ -41,7 +41,8 @@ import (
 //
 // POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process;
 // POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}");
-// POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix.
+// POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix;
+// POLIS_BENCH_QOS=0 makes the offices use uplink.qos 0.
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
@@ -56,7 +57,8 @@ func TestBenchFleetAtFullSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second, Mix: fleetsim.ReferenceMix}
+	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second, Mix: fleetsim.ReferenceMix,
+		QoS0: envInt("POLIS_BENCH_QOS", 1) == 0}
 	if os.Getenv("POLIS_BENCH_MIX") == "aggregated" {
 		sc.Mix = fleetsim.AggregatedMix
 	}
