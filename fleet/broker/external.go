@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/polis-edge/polis/fleet/config"
+	"github.com/polis-edge/polis/protocols/pahotoken"
 )
 
 // External connects to an existing broker as a paho client. Subscriptions are
@@ -25,11 +27,16 @@ type External struct {
 
 	mu   sync.Mutex
 	subs map[string]Handler // full filter (with $share prefix) → handler
+	// live holds the filters the broker confirmed (SUBACK) on the current
+	// connection. Ready waits for all of them: on a NATS cluster a QoS 1
+	// subscription takes up to a second or more to set up, and an office's
+	// status published meanwhile would never reach this instance.
+	live map[string]bool
 }
 
 // NewExternal builds the client; Connect starts it.
 func NewExternal(cfg config.External, log *slog.Logger) (*External, error) {
-	e := &External{cfg: cfg, log: log, subs: map[string]Handler{}}
+	e := &External{cfg: cfg, log: log, subs: map[string]Handler{}, live: map[string]bool{}}
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
 		SetClientID(cfg.ClientID).
@@ -44,6 +51,9 @@ func NewExternal(cfg config.External, log *slog.Logger) (*External, error) {
 		SetOnConnectHandler(e.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			log.Warn("external broker connection lost", "err", err)
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			clear(e.live) // the next connection subscribes afresh
 		})
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -78,16 +88,37 @@ func (e *External) onConnect(c paho.Client) {
 	}
 }
 
+// subscribe asks for filter; called with e.mu held. The confirmation is
+// awaited apart (paho's callbacks must not block): a refused or failed
+// subscription is logged and asked again while the connection lasts.
 func (e *External) subscribe(filter string, h Handler) {
+	e.live[filter] = false
 	tok := e.client.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
 		h(m.Topic(), m.Payload())
 	})
 	go func() {
-		if tok.WaitTimeout(30*time.Second) && tok.Error() != nil {
-			e.log.Error("subscribe failed", "filter", filter, "err", tok.Error())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := pahotoken.Wait(ctx, tok)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err == nil {
+			e.live[filter] = true
+			return
 		}
+		e.log.Error("subscribe failed, retrying", "filter", filter, "err", err)
+		time.AfterFunc(subscribeRetry, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.client.IsConnectionOpen() && !e.live[filter] {
+				e.subscribe(filter, h)
+			}
+		})
 	}()
 }
+
+// subscribeRetry is the pause before asking again for a refused subscription.
+const subscribeRetry = 2 * time.Second
 
 func (e *External) Subscribe(filter string, h Handler) error {
 	e.mu.Lock()
@@ -122,6 +153,13 @@ func (e *External) Publish(topic string, payload []byte, qos byte, retain bool) 
 func (e *External) Ready() error {
 	if !e.client.IsConnectionOpen() {
 		return fmt.Errorf("external broker %s not connected", e.cfg.URL)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for filter, ok := range e.live {
+		if !ok {
+			return fmt.Errorf("subscription to %s not confirmed by the broker yet", filter)
+		}
 	}
 	return nil
 }
