@@ -26,12 +26,17 @@ func runFleet(args []string) int {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
 	report := fs.Duration("report", 10*time.Second, "print a JSON report this often")
 	rate := fs.Int("connect-rate", 500, "new connections per second")
+	qos := fs.Int("qos", 1, "MQTT QoS of batches and acks, as the edge's uplink.qos (0 on a NATS cluster)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: polis-sim fleet [flags]\n\nSimulates offices against a polis-fleet (see docs/benchmarks.md). Flags:\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(args)
-	cfg := fleetsim.Config{Broker: *broker, Offices: *offices, FirstOffice: *first, ConnectRate: *rate,
+	if *qos != 0 && *qos != 1 {
+		fmt.Fprintln(os.Stderr, "-qos must be 0 or 1")
+		return 2
+	}
+	cfg := fleetsim.Config{Broker: *broker, Offices: *offices, FirstOffice: *first, ConnectRate: *rate, QoS0: *qos == 0,
 		Password: func(string) string { return *password },
 		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if *registry != "" {
