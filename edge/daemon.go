@@ -29,6 +29,7 @@ import (
 	"github.com/polis-edge/polis/protocols/mqtt"
 	"github.com/polis-edge/polis/protocols/ocpp"
 	"github.com/polis-edge/polis/protocols/sample"
+	wire "github.com/polis-edge/polis/protocols/uplink"
 	"github.com/polis-edge/polis/rules"
 	"github.com/polis-edge/polis/rules/image"
 )
@@ -136,6 +137,7 @@ func build(cfg config.Config, st *bolt.DB, log *slog.Logger, version string) (*D
 	d.buf, d.alive = buf, buf.Ping
 	d.sink = &officeSink{buf: buf, office: cfg.Office.ID, hold: &clockHold{clock: systemClock{start: time.Now()}},
 		agg: aggregate.New(cfg.Aggregate)}
+	d.sink.agg.SetSendDelay(func(every time.Duration) time.Duration { return wire.WindowSendDelay(cfg.Office.ID, every) })
 	// From here on a failure releases everything opened so far, the
 	// drivers' listeners too (the OCPP one binds in New).
 	fail := func(err error) (*Daemon, error) {

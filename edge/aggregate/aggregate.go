@@ -13,7 +13,8 @@
 // mistaken for, or overwrite, a raw one. Its time is the window's start.
 //
 // Open windows are held in memory: a clean stop flushes them, a power cut
-// loses at most one window of the aggregated measurements (raw ones are
+// loses at most one window of the aggregated measurements, plus the part of
+// the next one the office waits before sending (SetSendDelay; raw ones are
 // untouched). A sample for a window already sent (a device replaying old
 // data) is passed through raw rather than sending a second, overwriting
 // point for that window.
@@ -81,7 +82,8 @@ type Counts struct {
 // no lock is held while the caller writes what it returns.
 type Aggregator struct {
 	mu     sync.Mutex
-	rules  map[[2]string]time.Duration // (measurement, device) → every; device "" = all
+	delay  func(every time.Duration) time.Duration // extra wait before a window is due
+	rules  map[[2]string]time.Duration             // (measurement, device) → every; device "" = all
 	open   map[windowKey]*window
 	closed map[string]time.Time // series → start of the last window emitted
 	counts Counts
@@ -97,6 +99,14 @@ func New(rules []Rule) *Aggregator {
 	a := &Aggregator{open: map[windowKey]*window{}, closed: map[string]time.Time{}}
 	a.SetRules(rules)
 	return a
+}
+
+// SetSendDelay makes a finished window wait delay(every) more before it is
+// due: the office's share of the fleet's sending (uplink.WindowSendDelay).
+func (a *Aggregator) SetSendDelay(delay func(every time.Duration) time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.delay = delay
 }
 
 // SetRules replaces the rules at run time. Windows already open finish
@@ -153,15 +163,19 @@ func (a *Aggregator) Add(samples []sample.Sample) []sample.Sample {
 	return raw
 }
 
-// Due returns the points of the windows that ended at least grace before
-// now (grace lets a device's slightly late sample still join its window);
+// Due returns the points of the windows that ended at least grace (and the
+// send delay) before now (grace lets a device's slightly late sample still join its window);
 // all of them when now is the zero time (a clean stop).
 func (a *Aggregator) Due(now time.Time, grace time.Duration) []sample.Sample {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []sample.Sample
 	for k, w := range a.open {
-		if !now.IsZero() && w.start.Add(w.every+grace).After(now) {
+		wait := grace
+		if a.delay != nil {
+			wait += a.delay(w.every)
+		}
+		if !now.IsZero() && w.start.Add(w.every+wait).After(now) {
 			continue
 		}
 		out = append(out, w.point())

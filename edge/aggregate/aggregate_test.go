@@ -137,3 +137,21 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A finished window waits the office's send delay on top of the grace, and
+// a clean stop does not wait for it.
+func TestWindowWaitsTheOfficesSendDelay(t *testing.T) {
+	a := New([]Rule{{Measurement: "pv", Every: 10 * time.Second}})
+	a.SetSendDelay(func(every time.Duration) time.Duration { return every / 4 })
+	a.Add([]sample.Sample{pv("inv1", time.Second, 1000, 5000, "mppt")})
+	if got := a.Due(t0.Add(14*time.Second), 2*time.Second); len(got) != 0 {
+		t.Fatalf("window sent 4 s after its end, before grace 2 s + delay 2.5 s: %+v", got)
+	}
+	if got := a.Due(t0.Add(14500*time.Millisecond), 2*time.Second); len(got) != 1 {
+		t.Fatalf("window not sent after grace + delay: %+v", got)
+	}
+	a.Add([]sample.Sample{pv("inv1", 11*time.Second, 1000, 5001, "mppt")})
+	if got := a.Due(time.Time{}, 0); len(got) != 1 {
+		t.Fatalf("a clean stop must flush the open window at once: %+v", got)
+	}
+}

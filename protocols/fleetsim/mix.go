@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/polis-edge/polis/protocols/sample"
+	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 // Series is one device of a simulated office: what it measures and how often.
@@ -13,6 +14,10 @@ type Series struct {
 	Device      string
 	Every       time.Duration
 	Fields      func(r *rand.Rand, n int64) map[string]any // n counts this series' samples
+	// Window: an aggregated window, sent after the office's share of half a
+	// window (uplink.WindowSendDelay) as the edge sends it, not on the
+	// wall-clock boundary every office shares.
+	Window bool
 }
 
 // Mix is what one office measures. Every office of a run has the same mix;
@@ -57,9 +62,9 @@ var AggregatedMix = func() Mix {
 	for _, s := range ReferenceMix {
 		switch s.Measurement {
 		case "inverter", "meter":
-			s.Every, s.Fields = 10*time.Second, aggregated(s.Fields, 10)
+			s.Every, s.Fields, s.Window = 10*time.Second, aggregated(s.Fields, 10), true
 		case "env":
-			s.Every, s.Fields = time.Minute, aggregated(s.Fields, 2)
+			s.Every, s.Fields, s.Window = time.Minute, aggregated(s.Fields, 2), true
 		}
 		m = append(m, s)
 	}
@@ -112,12 +117,17 @@ func (m Mix) appendDue(dst []byte, office string, r *rand.Rand, counts []int64, 
 	lines := 0
 	for i, s := range m {
 		// A series fires at multiples of its period since the epoch, so the
-		// points of one office never collide and restarts do not shift them.
-		first := from.Truncate(s.Every)
-		if first.Before(from) {
+		// points of one office never collide and restarts do not shift them;
+		// a window goes out its send delay later.
+		var delay time.Duration
+		if s.Window {
+			delay = uplink.WindowSendDelay(office, s.Every)
+		}
+		first := from.Add(-delay).Truncate(s.Every)
+		if first.Before(from.Add(-delay)) {
 			first = first.Add(s.Every)
 		}
-		for at := first; at.Before(to); at = at.Add(s.Every) {
+		for at := first; at.Before(to.Add(-delay)); at = at.Add(s.Every) {
 			sm := sample.Sample{Measurement: s.Measurement,
 				Tags:   map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device},
 				Fields: s.Fields(r, counts[i]), Time: at}
