@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func benchSamples() int {
 // samples from a real polis-edge process through the embedded broker and the
 // fleet into InfluxDB, against the same points written straight into InfluxDB
 // with the client in the same run. It also samples the edge's RSS while idle
-// and while draining.
+// and while draining. POLIS_BENCH_CPUPROFILE=/tmp/edge.prof profiles the edge.
 func BenchmarkDrain(b *testing.B) {
 	n := benchSamples()
 	bin := buildEdge(b)
@@ -50,14 +51,28 @@ func BenchmarkDrain(b *testing.B) {
 	fillBuffer(b, dir, n)
 	cfgPath := writeEdgeConfig(b, dir, f.Addrs().MQTT)
 
+	args := []string{"-config", cfgPath}
+	if p := os.Getenv("POLIS_BENCH_CPUPROFILE"); p != "" {
+		args = append(args, "-cpuprofile", p) // where the edge's CPU goes while draining
+	}
 	b.ResetTimer()
-	cmd := exec.Command(bin, "-config", cfgPath)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() { // a clean stop, so that a profile is written
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
 	var peak rss
 	// Poll the fleet's own counter: a count() over a million rows would load
 	// InfluxDB during this run and not during the direct one.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/polis-edge/polis/cmd/internal/cpuprofile"
 	"github.com/polis-edge/polis/edge"
 	"github.com/polis-edge/polis/edge/config"
 	"github.com/polis-edge/polis/protocols/sdnotify"
@@ -24,7 +25,8 @@ const usage = `usage: polis-edge <command> [flags]
   polis-edge [run] [-config FILE]
         run the office daemon (no -config: embedded demo defaults). Under
         systemd (Type=notify) it reports READY/STOPPING and feeds the watchdog.
-        SIGHUP reloads the config file.
+        SIGHUP reloads the config file. -cpuprofile OUT also writes a CPU
+        profile of the run to OUT (go tool pprof OUT).
   polis-edge validate -config FILE
         check a config file and exit (0 valid, 1 invalid: every bad key named)
   polis-edge doctor [-config /etc/polis/edge.yaml] [-json] [-timeout 5s]
@@ -80,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("polis-edge "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file (empty: embedded defaults)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (diagnosing load)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,6 +94,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "validate" {
 		fmt.Fprintf(stdout, "%s: ok (office %s)\n", displayPath(*path), cfg.Office.ID)
 		return 0
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := cpuprofile.Start(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "polis-edge:", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	return daemon(cfg, *path, stderr)
 }

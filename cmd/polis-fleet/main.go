@@ -16,9 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
+	"github.com/polis-edge/polis/cmd/internal/cpuprofile"
 	"github.com/polis-edge/polis/fleet"
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/protocols/sdnotify"
@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	f.SetLifecycle(sdnotify.FromEnv(log))
 	if *cpuProfile != "" {
-		stopProfile, err := startCPUProfile(*cpuProfile)
+		stopProfile, err := cpuprofile.Start(*cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -112,20 +112,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	go reloadOnHUP(ctx, f, *path, log)
 	return f.Run(ctx)
-}
-
-// startCPUProfile profiles until the returned stop runs (at exit, after the
-// shutdown), so a load test can see where the fleet's CPU goes.
-func startCPUProfile(path string) (stop func(), err error) {
-	out, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(out); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("cpuprofile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 func load(path string) (config.Config, error) {
