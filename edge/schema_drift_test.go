@@ -52,7 +52,11 @@ func TestSchemaDocCoversWhatDriversEmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := startEdge(t, cfg)
-	go func() { _ = sim.RunSensors(ctx, "tcp://"+d.MQTT().Addr().String(), quietLog()) }()
+	// The office broker binds in its driver's goroutine, after ready: on a
+	// loaded machine (CI, -race) its address was still nil here once.
+	waitFor(t, 10*time.Second, "the office broker to listen", func() bool { return d.MQTT().Addr() != nil })
+	mqttAddr := d.MQTT().Addr().String()
+	go func() { _ = sim.RunSensors(ctx, "tcp://"+mqttAddr, quietLog()) }()
 	go func() { _ = sim.RunChargers(ctx, "ws://"+d.OCPP().Addr().String()+"/ocpp", quietLog()) }()
 
 	// What every office emits within seconds; rarer kinds (alarms, sessions)
