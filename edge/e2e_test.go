@@ -40,7 +40,11 @@ func TestUplinkOutageLosesNothing(t *testing.T) {
 	addr := f.Addrs().MQTT
 	d, _ := startEdge(t, edgeConfig(t, dataDir(t), addr))
 	appendSamples(t, d, 0, 1000)
-	waitFor(t, 60*time.Second, "first 1000 rows", func() bool { return rows(t, in, "") == 1000 })
+	// The buffer empties on the acks, after the rows land: wait for both,
+	// or an ack still on its way when the fleet stops leaves its batch here.
+	waitFor(t, 60*time.Second, "first 1000 rows and an empty buffer", func() bool {
+		return rows(t, in, "") == 1000 && d.buf.Stats().Count == 0
+	})
 
 	f.stop() // the fleet and its broker go away: the office is cut off
 	waitFor(t, 30*time.Second, "the edge to notice", func() bool { return !d.up.Stats().Connected })

@@ -103,10 +103,12 @@ func TestRulesKeepImportUnderAvailablePower(t *testing.T) {
 		w, _, ok := d.image.Snapshot().Float("grid", "grid", "power_w")
 		return ok && w > 3000 && w < 6400
 	})
+	// A loaded machine can make the meter stale for a moment (fail-safe) and
+	// the next limit is then pending for a round trip: wait for confirmed.
+	waitFor(t, 10*time.Second, "the connector limit confirmed", func() bool {
+		return d.Rules().Allocation().Actuation["CP01"]["1"].State == rules.StateConfirmed
+	})
 	al := d.Rules().Allocation()
-	if st := al.Actuation["CP01"]["1"].State; st != rules.StateConfirmed {
-		t.Errorf("connector limit %s, want confirmed (%+v)", st, al.Actuation)
-	}
 	if st := al.Actuation["CP01"]["0"]; st.State != rules.StateConfirmed || st.Want != 6 {
 		t.Errorf("safe default profile %+v, want 6 A confirmed", st)
 	}
