@@ -153,7 +153,7 @@ func (u *Uplink) send(c paho.Client, l *lanes, b batch, now time.Time) {
 	}
 	// Not waiting for PUBACK here keeps the window full; the fleet's ack (or
 	// its absence, via the ack timeout) is what decides the batch's fate.
-	c.Publish(wire.Topic(u.opt.Office, wire.KindTelemetry), u.qos(), false, payload)
+	c.Publish(wire.Topic(u.opt.Office, wire.KindTelemetry), wire.DataQoS(u.opt.QoS0), false, payload)
 	l.inflight[b.seq] = pending{last: b.last, count: b.count, sentAt: now}
 	u.sent.Add(1)
 }

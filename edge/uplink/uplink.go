@@ -205,7 +205,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		return nil, fmt.Errorf("connect %s: %w", u.opt.URL, err)
 	}
 	ackTopic := wire.Topic(u.opt.Office, wire.KindAck)
-	if err := wait(ctx, c.Subscribe(ackTopic, u.qos(), u.onAck)); err != nil {
+	if err := wait(ctx, c.Subscribe(ackTopic, wire.DataQoS(u.opt.QoS0), u.onAck)); err != nil {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("subscribe %s: %w", ackTopic, err)
 	}
@@ -213,7 +213,7 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 		if h == nil {
 			continue
 		}
-		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, kind), u.qos(), u.remote(h, kind))); err != nil {
+		if err := wait(ctx, c.Subscribe(wire.Topic(u.opt.Office, kind), wire.DataQoS(u.opt.QoS0), u.remote(h, kind))); err != nil {
 			c.Disconnect(0)
 			return nil, fmt.Errorf("subscribe %s: %w", kind, err)
 		}
@@ -222,13 +222,6 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 	u.log.Info("uplink connected", "url", u.opt.URL)
 	u.publishStatus(c, true)
 	return c, nil
-}
-
-func (u *Uplink) qos() byte {
-	if u.opt.QoS0 {
-		return 0
-	}
-	return 1
 }
 
 // wait waits for a token. A refused subscription is an error too: a

@@ -144,7 +144,7 @@ func (o *office) connect(ctx context.Context) (paho.Client, error) {
 			}
 		}
 	}
-	if err := wait(ctx, c.Subscribe(uplink.Topic(o.id, uplink.KindAck), o.qos(), onAck)); err != nil {
+	if err := wait(ctx, c.Subscribe(uplink.Topic(o.id, uplink.KindAck), uplink.DataQoS(o.sim.cfg.QoS0), onAck)); err != nil {
 		c.Disconnect(0)
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (o *office) send(c paho.Client, now time.Time) {
 			b.first = now
 		}
 		b.sent = now
-		c.Publish(uplink.Topic(o.id, uplink.KindTelemetry), o.qos(), false, b.payload) // the ack is the confirmation
+		c.Publish(uplink.Topic(o.id, uplink.KindTelemetry), uplink.DataQoS(o.sim.cfg.QoS0), false, b.payload) // the ack is the confirmation
 		o.sim.stats.sent.Add(1)
 	}
 }
@@ -250,11 +250,4 @@ func (o *office) onAck(a uplink.Ack, now time.Time) {
 		return
 	}
 	o.inflight = append(o.inflight[:i], o.inflight[i+1:]...)
-}
-
-func (o *office) qos() byte {
-	if o.sim.cfg.QoS0 {
-		return 0
-	}
-	return 1
 }

@@ -18,14 +18,25 @@ const Root = "polis/" + Version
 
 // Topic kinds below polis/v1/<office>/.
 const (
-	KindTelemetry     = "telemetry"      // edge → fleet, QoS 1, Batch
-	KindAck           = "ack"            // fleet → edge, QoS 1, Ack
+	KindTelemetry     = "telemetry"      // edge → fleet, DataQoS, Batch
+	KindAck           = "ack"            // fleet → edge, DataQoS, Ack
 	KindStatus        = "status"         // edge → fleet, retained, Status (also the last will)
 	KindConfig        = "config"         // fleet → edge, retained desired config
 	KindConfigApplied = "config/applied" // edge → fleet, what the edge applied
 	KindCmd           = "cmd"            // fleet → edge, remote command with request id
 	KindCmdResult     = "cmd/result"     // edge → fleet, command result
 )
+
+// DataQoS is the MQTT QoS of an office's batches and of its ack, command
+// and config subscriptions: 1, or 0 with uplink.qos 0 (a NATS cluster, where
+// QoS 1 costs a JetStream consumer per subscription and buys nothing, since
+// batches are acked end to end). Status and replies are always QoS 1.
+func DataQoS(qos0 bool) byte {
+	if qos0 {
+		return 0
+	}
+	return 1
+}
 
 var officeRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
