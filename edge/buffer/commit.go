@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -262,17 +263,58 @@ func dropOldest(data *bolt.Bucket, need int64) (n int, freed int64, err error) {
 	return n, freed, err
 }
 
+// deleteRange deletes the entries first..last in one backward walk: the
+// cursor deletes the newest entry of the range and steps to the one before,
+// so no key is looked up from the root again (a Seek per key was a quarter
+// of the edge's CPU in a backlog drain) and each delete takes the last entry
+// of its leaf, which shifts nothing. Going back is safe where going forward
+// is not: a delete moves only the entries after it, which the walk has left.
 func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err error) {
-	var from [8]byte
-	binary.BigEndian.PutUint64(from[:], first)
-	var seqs []uint64
+	if last < first {
+		return 0, 0, nil
+	}
+	var key [8]byte
 	c := data.Cursor()
-	for k, v := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= last; k, v = c.Next() {
+	var k, v []byte
+	if last == math.MaxUint64 {
+		k, v = c.Last()
+	} else {
+		binary.BigEndian.PutUint64(key[:], last+1)
+		if k, v = c.Seek(key[:]); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	below := last + 1 // every entry in below..last is gone
+	for ; k != nil; k, v = c.Prev() {
+		seq := binary.BigEndian.Uint64(k)
+		if seq < first {
+			return n, freed, nil
+		}
+		if seq > last {
+			continue
+		}
+		freed += entrySize(v)
+		if err := c.Delete(); err != nil {
+			return n, freed, fmt.Errorf("delete entry %d: %w", seq, err)
+		}
+		n++
+		below = seq
+	}
+	// Prev also stops at a leaf an earlier delete of this transaction
+	// emptied (bbolt drops it only at commit): the rest, if any, the old way.
+	if below == first {
+		return n, freed, nil
+	}
+	var seqs []uint64
+	binary.BigEndian.PutUint64(key[:], first)
+	for k, v := c.Seek(key[:]); k != nil && binary.BigEndian.Uint64(k) < below; k, v = c.Next() {
 		seqs = append(seqs, binary.BigEndian.Uint64(k))
 		freed += entrySize(v)
 	}
-	n, err = deleteKeys(data, seqs)
-	return n, freed, err
+	m, err := deleteKeys(data, seqs)
+	return n + m, freed, err
 }
 
 // deleteKeys deletes after the walk that found the keys: a cursor that
