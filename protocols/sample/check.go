@@ -22,6 +22,15 @@ type LineInfo struct {
 // it ingests, and this is its hot path. tagKey, if not nil, is called for
 // each tag key so the caller can spot keys it wants to set itself.
 func Check(raw []byte, tagKey func(key []byte)) (LineInfo, error) {
+	if info, ok := checkPlain(raw, tagKey); ok {
+		return info, nil
+	}
+	return checkDecoded(raw, tagKey)
+}
+
+// checkDecoded is Check through the line-protocol decoder: every line the
+// plain path does not take, valid or not, with the decoder's error.
+func checkDecoded(raw []byte, tagKey func(key []byte)) (LineInfo, error) {
 	var info LineInfo
 	if err := checkShape(raw); err != nil {
 		return info, err
