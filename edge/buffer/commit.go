@@ -1,10 +1,12 @@
 package buffer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -150,16 +152,24 @@ func (b *Buffer) writeTx(tx *bolt.Tx, cur state, batch []*request, drops map[str
 	data, meta := tx.Bucket(bucketData), tx.Bucket(bucketMeta)
 	// Keys only ever grow, so full pages are never touched again: pack them.
 	data.FillPercent = 1.0
+	// Oldest range first: deleteRange walks back from a range's end, and
+	// the leaves a delete empties then lie behind the walks still to come,
+	// never in their way (acks of a window arrive in any order).
+	var dels []*request
 	for _, r := range batch {
 		if r.lines == nil {
-			n, nb, err := deleteRange(data, r.first, r.last)
-			if err != nil {
-				return err
-			}
-			r.n = n
-			res.removed += int64(n)
-			res.removedB += nb
+			dels = append(dels, r)
 		}
+	}
+	slices.SortFunc(dels, func(a, b *request) int { return cmp.Compare(a.first, b.first) })
+	for _, r := range dels {
+		n, nb, err := deleteRange(data, r.first, r.last)
+		if err != nil {
+			return err
+		}
+		r.n = n
+		res.removed += int64(n)
+		res.removedB += nb
 	}
 	if err := b.appendBatch(data, cur, batch, res); err != nil {
 		return err
