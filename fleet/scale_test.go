@@ -19,7 +19,6 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"github.com/polis-edge/polis/protocols/fleetsim"
-	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
 
@@ -151,58 +150,65 @@ offices_file: offices.yaml
 		t.Errorf("the broker refused offices for load")
 	}
 
-	// Phase 3: the same number of lines, same shape and registry tags,
+	// Phase 3: the same lines (each office's series, fields and registry
+	// tags over the outage, office by office as the backlogs arrived)
 	// straight to InfluxDB with the client, 5,000-line writes on 4 writers.
-	lines := directLines(t, sc, int(backlog))
+	// The fleet's drain wrote to series that existed since phase 1; the
+	// direct side's are created by an untimed first second in which every
+	// series of every office fires once.
 	client := influxdb2.NewClientWithOptions(in.URL, in.Token, influxdb2.DefaultOptions().SetPrecision(time.Nanosecond))
 	defer client.Close()
 	write := client.WriteAPIBlocking("", in.Bucket)
-	began := time.Now()
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(lines); i += 4 {
-				if err := write.WriteRecord(context.Background(), lines[i]); err != nil {
-					t.Error(err)
-					return
+	writeAll := func(lines []string) {
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(lines); i += 4 {
+					if err := write.WriteRecord(context.Background(), lines[i]); err != nil {
+						t.Error(err)
+						return
+					}
 				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	directFrom := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	warm, _ := directLines(t, sc, directFrom, time.Second)
+	writeAll(warm)
+	lines, count := directLines(t, sc, directFrom.Add(time.Second), outage)
+	began := time.Now()
+	writeAll(lines)
 	direct := time.Since(began)
-	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain / direct = %.2f",
-		backlog, direct.Round(time.Millisecond), float64(backlog)/direct.Seconds(), direct.Seconds()/drained.Seconds())
+	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain / direct = %.2f", count, direct.Round(time.Millisecond),
+		float64(count)/direct.Seconds(), (float64(backlog)/drained.Seconds())/(float64(count)/direct.Seconds()))
 }
 
-// directLines renders count lines of the reference mix with the registry tags
-// the fleet adds, in 5,000-line chunks, into a measurement of their own so
-// they do not overwrite the fleet's rows.
-func directLines(t *testing.T, sc fleetsim.Config, count int) []string {
+// directLines renders the offices' lines over span (fleetsim.DirectLines) in
+// 5,000-line chunks, under measurements of their own so they do not
+// overwrite the fleet's rows.
+func directLines(t *testing.T, sc fleetsim.Config, from time.Time, span time.Duration) ([]string, int) {
+	all, count, err := fleetsim.DirectLines(sc, "direct_", from, span)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var chunks []string
-	var buf []byte
-	at := time.Now().Add(-time.Hour).Truncate(time.Second)
-	inChunk := 0
-	for i := 0; len(chunks)*5000+inChunk < count; i++ {
-		id := sc.OfficeID(i % sc.Offices)
-		s := sample.Sample{Measurement: "direct_meter", Tags: map[string]string{
-			sample.TagOffice: id, sample.TagDevice: "meter1", "region": "Toscana", "province": "SI", "istat": "052032", "comune": "Comune " + id},
-			Fields: map[string]any{"W": float64(i), "WphA": 1.0, "WphB": 2.0, "WphC": 3.0, "PhVphA": 230.1, "TotWhImp": int64(i)},
-			Time:   at.Add(time.Duration(i/sc.Offices) * time.Second)}
-		var err error
-		if buf, err = s.AppendLine(buf); err != nil {
-			t.Fatal(err)
+	for len(all) > 0 {
+		end, n := 0, 0
+		for end < len(all) && n < 5000 {
+			i := bytes.IndexByte(all[end:], '\n')
+			if i < 0 {
+				end = len(all)
+				break
+			}
+			end += i + 1
+			n++
 		}
-		if inChunk++; inChunk == 5000 {
-			chunks, buf, inChunk = append(chunks, string(buf)), buf[:0], 0
-		}
+		chunks, all = append(chunks, string(all[:end])), all[end:]
 	}
-	if inChunk > 0 {
-		chunks = append(chunks, string(buf))
-	}
-	return chunks
+	return chunks, count
 }
 
 // scaleRows counts the simulated offices' rows, by a field every point of

@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -112,8 +113,9 @@ func lockerFields(r *rand.Rand, _ int64) map[string]any {
 	return map[string]any{"occupied": int64(r.IntN(40)), "compartments": int64(40), "door_open": false, "mains": true}
 }
 
-// appendDue appends the lines every series owes between from and to.
-func (m Mix) appendDue(dst []byte, office string, r *rand.Rand, counts []int64, from, to time.Time) ([]byte, int, error) {
+// appendDue appends the lines every series owes between from and to; extra
+// tags, if any, go on every line.
+func (m Mix) appendDue(dst []byte, office string, extra map[string]string, r *rand.Rand, counts []int64, from, to time.Time) ([]byte, int, error) {
 	lines := 0
 	for i, s := range m {
 		// A series fires at multiples of its period since the epoch, so the
@@ -128,9 +130,9 @@ func (m Mix) appendDue(dst []byte, office string, r *rand.Rand, counts []int64, 
 			first = first.Add(s.Every)
 		}
 		for at := first; at.Before(to.Add(-delay)); at = at.Add(s.Every) {
-			sm := sample.Sample{Measurement: s.Measurement,
-				Tags:   map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device},
-				Fields: s.Fields(r, counts[i]), Time: at}
+			tags := map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device}
+			maps.Copy(tags, extra)
+			sm := sample.Sample{Measurement: s.Measurement, Tags: tags, Fields: s.Fields(r, counts[i]), Time: at}
 			counts[i]++
 			var err error
 			if dst, err = sm.AppendLine(dst); err != nil {
@@ -140,4 +142,31 @@ func (m Mix) appendDue(dst []byte, office string, r *rand.Rand, counts []int64, 
 		}
 	}
 	return dst, lines, nil
+}
+
+// DirectLines renders what the offices of cfg measure over span from from,
+// office by office as their backlogs reach the fleet after an outage: the
+// same series, fields and registry tags the fleet stores, under measurement
+// names with prefix. Benchmarks write them straight to InfluxDB to compare
+// against the fleet on equal work.
+func DirectLines(cfg Config, prefix string, from time.Time, span time.Duration) ([]byte, int, error) {
+	cfg.defaults()
+	mix := make(Mix, len(cfg.Mix))
+	for i, s := range cfg.Mix {
+		s.Measurement = prefix + s.Measurement
+		mix[i] = s
+	}
+	var out []byte
+	n := 0
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range cfg.Offices {
+		var k int
+		var err error
+		id := cfg.OfficeID(i)
+		if out, k, err = mix.appendDue(out, id, registryTags(i, id), r, make([]int64, len(mix)), from, from.Add(span)); err != nil {
+			return nil, n, err
+		}
+		n += k
+	}
+	return out, n, nil
 }

@@ -165,7 +165,7 @@ var wait = pahotoken.Wait
 func (o *office) measure(now time.Time) {
 	var n int
 	var err error
-	o.pending, n, err = o.sim.cfg.Mix.appendDue(o.pending, o.id, o.rnd, o.counts, o.measured, now)
+	o.pending, n, err = o.sim.cfg.Mix.appendDue(o.pending, o.id, nil, o.rnd, o.counts, o.measured, now)
 	if err != nil {
 		o.sim.cfg.Log.Error("encode", "office", o.id, "err", err)
 	}

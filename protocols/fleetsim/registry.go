@@ -19,11 +19,18 @@ func WriteRegistry(w io.Writer, cfg Config) error {
 	cfg.defaults()
 	for i := range cfg.Offices {
 		id := cfg.OfficeID(i)
-		r := regions[i%len(regions)]
-		if _, err := fmt.Fprintf(w, "- {id: %q, password: %q, name: \"Polis %s\", comune: \"Comune %s\", istat: \"%s%03d\", province: %s, region: %s}\n",
-			id, cfg.Password(id), id, id, r.istat, i%1000, r.province, r.region); err != nil {
+		t := registryTags(i, id)
+		if _, err := fmt.Fprintf(w, "- {id: %q, password: %q, name: \"Polis %s\", comune: %q, istat: %q, province: %s, region: %s}\n",
+			id, cfg.Password(id), id, t["comune"], t["istat"], t["province"], t["region"]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// registryTags are the tags the fleet adds to office i's lines from the
+// registry WriteRegistry writes.
+func registryTags(i int, id string) map[string]string {
+	r := regions[i%len(regions)]
+	return map[string]string{"comune": "Comune " + id, "istat": fmt.Sprintf("%s%03d", r.istat, i%1000), "province": r.province, "region": r.region}
 }
