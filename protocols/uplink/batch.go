@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -94,11 +93,11 @@ func parseHeader(h string) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: missing %q header", ErrMalformed, strings.TrimSpace(headerPrefix))
 	}
 	var b Batch
-	sc := bufio.NewScanner(strings.NewReader(rest))
-	sc.Split(bufio.ScanWords)
+	// Fields, not a bufio.Scanner: the fleet parses a header per batch, and
+	// the Scanner's 4 KiB buffer per header was 2 % of its CPU in a drain.
 	seen := map[string]bool{}
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
+	for _, f := range strings.Fields(rest) {
+		k, v, _ := strings.Cut(f, "=")
 		seen[k] = true
 		var err error
 		switch k {
