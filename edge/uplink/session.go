@@ -33,6 +33,13 @@ const tick = 250 * time.Millisecond
 // the only goroutine touching the lanes, so they need no lock.
 func (u *Uplink) session(ctx context.Context, c paho.Client) error {
 	l := newLanes(u.store, time.Now())
+	// Connected only now that the lanes' boundary is set: a sample appended
+	// after Stats says connected is live, never backlog (it was backlog
+	// when it landed between the connection and newLanes, and waited
+	// behind the whole backlog's rate limit).
+	u.setConnected(true)
+	u.log.Info("uplink connected", "url", u.opt.URL)
+	u.publishStatus(c, true)
 	// A backlog batch may take a whole burst; a smaller burst would never fit it.
 	burst := u.opt.BatchSamples
 	ticker := time.NewTicker(tick)

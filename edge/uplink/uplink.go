@@ -218,9 +218,6 @@ func (u *Uplink) connect(ctx context.Context) (paho.Client, error) {
 			return nil, fmt.Errorf("subscribe %s: %w", kind, err)
 		}
 	}
-	u.setConnected(true)
-	u.log.Info("uplink connected", "url", u.opt.URL)
-	u.publishStatus(c, true)
 	return c, nil
 }
 
