@@ -280,9 +280,6 @@ func dropOldest(data *bolt.Bucket, need int64) (n int, freed int64, err error) {
 // of its leaf, which shifts nothing. Going back is safe where going forward
 // is not: a delete moves only the entries after it, which the walk has left.
 func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err error) {
-	if last < first {
-		return 0, 0, nil
-	}
 	var key [8]byte
 	c := data.Cursor()
 	var k, v []byte
@@ -301,9 +298,6 @@ func deleteRange(data *bolt.Bucket, first, last uint64) (n int, freed int64, err
 		seq := binary.BigEndian.Uint64(k)
 		if seq < first {
 			return n, freed, nil
-		}
-		if seq > last {
-			continue
 		}
 		freed += entrySize(v)
 		if err := c.Delete(); err != nil {

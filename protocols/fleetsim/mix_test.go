@@ -53,7 +53,7 @@ func TestDirectLinesMatchWhatTheFleetStores(t *testing.T) {
 	}
 	for _, s := range cfg.Mix {
 		if !seen[s.Measurement] {
-			t.Errorf("no %s lines among the first %d", s.Measurement, len(lines))
+			t.Errorf("no %s lines in a minute of %d lines", s.Measurement, len(lines))
 		}
 	}
 }

@@ -64,20 +64,16 @@ func checkPlain(raw []byte, tagKey func(key []byte)) (LineInfo, bool) {
 		return info, false
 	}
 	t := time.Unix(0, ts)
-	if ts == 0 || t.Before(MinTime) || !t.Before(MaxTime) {
+	if t.Before(MinTime) || !t.Before(MaxTime) {
 		return info, false
 	}
 	if !utf8.Valid(raw[:i]) { // names and strings: the decoder refuses broken UTF-8
 		return info, false
 	}
-	if tagKey != nil { // only now: the decoder's path would call it again
-		for j := len(m); j < info.KeyEnd; {
-			e := j + 1 + bytes.IndexByte(raw[j+1:], '=')
-			tagKey(raw[j+1 : e])
-			j = e + 1 + bytes.IndexByte(raw[e+1:info.KeyEnd+1], ',')
-			if j <= e {
-				break
-			}
+	if tagKey != nil && len(m) < info.KeyEnd { // only now: the decoder's path would call it again
+		for kv := range bytes.SplitSeq(raw[len(m)+1:info.KeyEnd], []byte(",")) {
+			k, _, _ := bytes.Cut(kv, []byte("="))
+			tagKey(k)
 		}
 	}
 	info.Measurement, info.Time = string(m), t
