@@ -87,17 +87,32 @@ func (k *KV) bucket(name string) (jetstream.KeyValue, error) {
 	if b, ok := k.buckets[name]; ok {
 		return b, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
-	defer cancel()
-	b, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: "POLIS_" + name, History: 1, Replicas: k.replicas, Storage: jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("state: kv bucket %s: %w", name, err)
+	// A cluster that is still forming, or has just lost a node, answers
+	// "no suitable peers" until enough of its nodes are back: wait for them
+	// as OpenKV waits for JetStream, and as the telemetry stream's set-up
+	// retries, instead of failing the fleet's start.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
+		b, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: "POLIS_" + name, History: 1, Replicas: k.replicas, Storage: jetstream.FileStorage,
+		})
+		cancel()
+		if err == nil {
+			k.buckets[name] = b
+			return b, nil
+		}
+		var api *jetstream.APIError
+		if !errors.As(err, &api) || api.ErrorCode != errCodeNoPeers || time.Now().After(deadline) {
+			return nil, fmt.Errorf("state: kv bucket %s: %w", name, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	k.buckets[name] = b
-	return b, nil
 }
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement" (nats.go
+// has no name for it): too few nodes up for the replicas asked.
+const errCodeNoPeers jetstream.ErrorCode = 10005
 
 func (k *KV) Get(bucket, key string) ([]byte, error) {
 	b, err := k.bucket(bucket)
