@@ -75,21 +75,24 @@ func TestDepartureSkipsSundaysAndHolidays(t *testing.T) {
 
 // A waiting van starts on part of its minimum from PV when buying the rest
 // now costs less than exporting it (van_pv_bias 0.5 halves the break-even
-// share: F1 0.30 against tonight's F3 0.18 → 40 % → 20 %, 828 W of 4 140 W),
-// and stops only under half of that (414 W) for pv_stop_delay.
-func TestVanStartsOnPartOfItsMinimumAndStopsUnderHalfOfIt(t *testing.T) {
+// share: F1 0.30 against tonight's F3 0.18 → 40 % → 20 %, 828 W of 4 140 W).
+// Once started it rides a falling sun down: it stops only when the surplus
+// is under a twentieth of that (41 W) for pv_stop_delay.
+func TestVanStartsOnPartOfItsMinimumAndRidesTheSunDown(t *testing.T) {
 	o := vanOffice()
 	van := map[string]float64{"CP01/1": 6}
 	run(t, o, []cycle{
 		{at: 0, baseW: 1000, pvW: 2000, want: map[string]float64{"CP01/1": 0}},
 		{at: 61 * s, baseW: 1000, pvW: 2000, want: van, why: map[string]string{"CP01/1": ReasonVanPlan}},
-		// 600 W: under the start share, over the stop share: it goes on.
+		// 600 W, then 100 W: under the start share, over the stop share:
+		// it goes on.
 		{at: 2 * time.Minute, baseW: 1000, pvW: 1600, draw: van, want: van},
-		{at: 6 * time.Minute, baseW: 1000, pvW: 1600, draw: van, want: van},
-		// 300 W: under the stop share; held at the minimum for the stop
+		{at: 6 * time.Minute, baseW: 1000, pvW: 1100, draw: van, want: van},
+		{at: 10 * time.Minute, baseW: 1000, pvW: 1100, draw: van, want: van},
+		// 20 W: under the stop share; held at the minimum for the stop
 		// delay, then paused.
-		{at: 7 * time.Minute, baseW: 1000, pvW: 1300, draw: van, want: van},
-		{at: 10*time.Minute + s, baseW: 1000, pvW: 1300, draw: van, want: map[string]float64{"CP01/1": 0}},
+		{at: 11 * time.Minute, baseW: 1000, pvW: 1020, draw: van, want: van},
+		{at: 14*time.Minute + s, baseW: 1000, pvW: 1020, draw: van, want: map[string]float64{"CP01/1": 0}},
 	})
 	// van_pv_bias 0: only the break-even share (1 656 W) starts it.
 	o.cfg.VanPVBias = ptr(0.0)
