@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,13 +89,13 @@ type counters struct {
 	connects  atomic.Int64
 	lost      atomic.Int64
 	measured  atomic.Int64 // lines generated
+	unbatched atomic.Int64 // measured, not yet cut into a batch
 	sent      atomic.Int64 // batches published (first sends and resends)
 	resent    atomic.Int64
 	acked     atomic.Int64 // lines acked ok
 	retries   atomic.Int64 // batches answered retry
 	rejected  atomic.Int64 // lines the fleet rejected
-	latMu     sync.Mutex
-	latencies []time.Duration // first send → ok ack, per batch
+	latencies latencies    // first send → ok ack, per batch
 }
 
 // Start connects every office (at ConnectRate) and starts measuring. It
@@ -129,12 +128,13 @@ func (s *Sim) Wait() { s.wg.Wait() }
 type Report struct {
 	Offices    int           `json:"offices"`
 	Connected  int64         `json:"connected"`
-	Connects   int64         `json:"connects"`       // successful connects, reconnects included
-	Lost       int64         `json:"lost"`           // connections lost
-	Measured   int64         `json:"lines_measured"` // lines generated
-	Acked      int64         `json:"lines_acked"`    // lines acked ok
-	Rejected   int64         `json:"lines_rejected"` // lines the fleet refused for good
-	Pending    int64         `json:"lines_pending"`  // measured, not yet acked
+	Connects   int64         `json:"connects"`        // successful connects, reconnects included
+	Lost       int64         `json:"lost"`            // connections lost
+	Measured   int64         `json:"lines_measured"`  // lines generated
+	Acked      int64         `json:"lines_acked"`     // lines acked ok
+	Rejected   int64         `json:"lines_rejected"`  // lines the fleet refused for good
+	Pending    int64         `json:"lines_pending"`   // measured, not yet acked
+	Unbatched  int64         `json:"lines_unbatched"` // measured, not yet cut into a batch
 	Batches    int64         `json:"batches_sent"`
 	Resent     int64         `json:"batches_resent"`
 	Retries    int64         `json:"batches_retry"`
@@ -150,30 +150,23 @@ func (s *Sim) Report() Report {
 		Offices: len(s.offices), Connected: s.stats.connected.Load(), Connects: s.stats.connects.Load(),
 		Lost: s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
 		Rejected: s.stats.rejected.Load(), Batches: s.stats.sent.Load(), Resent: s.stats.resent.Load(),
-		Retries: s.stats.retries.Load(),
+		Retries: s.stats.retries.Load(), Unbatched: s.stats.unbatched.Load(),
 	}
 	r.Pending = r.Measured - r.Acked - r.Rejected
-	s.stats.latMu.Lock()
-	lat := append([]time.Duration(nil), s.stats.latencies...)
-	s.stats.latMu.Unlock()
-	r.AckedCount = len(lat)
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		r.P50, r.P99, r.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
-	}
+	var n int64
+	n, r.P50, r.P99, r.Max = s.stats.latencies.summary()
+	r.AckedCount = int(n)
 	return r
 }
 
 // ResetLatencies forgets the ack latencies so far (after a warm-up or before a
 // fault), so Report's percentiles cover only what follows.
-func (s *Sim) ResetLatencies() {
-	s.stats.latMu.Lock()
-	s.stats.latencies = s.stats.latencies[:0]
-	s.stats.latMu.Unlock()
-}
+func (s *Sim) ResetLatencies() { s.stats.latencies.reset() }
 
 // Pause stops every office measuring (they keep sending what they hold), so a
 // test can wait for the fleet to drain everything and compare counts exactly.
+// An office paused while away from the fleet cuts its backlog into batches
+// at its next tick (Report.Unbatched reaches 0).
 func (s *Sim) Pause() {
 	for _, o := range s.offices {
 		o.paused.Store(true)
@@ -189,8 +182,4 @@ func (s *Sim) Resume() {
 	}
 }
 
-func (c *counters) latency(d time.Duration) {
-	c.latMu.Lock()
-	c.latencies = append(c.latencies, d)
-	c.latMu.Unlock()
-}
+func (c *counters) latency(d time.Duration) { c.latencies.add(d) }
