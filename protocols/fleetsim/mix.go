@@ -1,12 +1,8 @@
 package fleetsim
 
 import (
-	"maps"
 	"math/rand/v2"
 	"time"
-
-	"github.com/polis-edge/polis/protocols/sample"
-	"github.com/polis-edge/polis/protocols/uplink"
 )
 
 // Series is one device of a simulated office: what it measures and how often.
@@ -113,37 +109,6 @@ func lockerFields(r *rand.Rand, _ int64) map[string]any {
 	return map[string]any{"occupied": int64(r.IntN(40)), "compartments": int64(40), "door_open": false, "mains": true}
 }
 
-// appendDue appends the lines every series owes between from and to; extra
-// tags, if any, go on every line.
-func (m Mix) appendDue(dst []byte, office string, extra map[string]string, r *rand.Rand, counts []int64, from, to time.Time) ([]byte, int, error) {
-	lines := 0
-	for i, s := range m {
-		// A series fires at multiples of its period since the epoch, so the
-		// points of one office never collide and restarts do not shift them;
-		// a window goes out its send delay later.
-		var delay time.Duration
-		if s.Window {
-			delay = uplink.WindowSendDelay(office, s.Every)
-		}
-		first := from.Add(-delay).Truncate(s.Every)
-		if first.Before(from.Add(-delay)) {
-			first = first.Add(s.Every)
-		}
-		for at := first; at.Before(to.Add(-delay)); at = at.Add(s.Every) {
-			tags := map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device}
-			maps.Copy(tags, extra)
-			sm := sample.Sample{Measurement: s.Measurement, Tags: tags, Fields: s.Fields(r, counts[i]), Time: at}
-			counts[i]++
-			var err error
-			if dst, err = sm.AppendLine(dst); err != nil {
-				return dst, lines, err
-			}
-			lines++
-		}
-	}
-	return dst, lines, nil
-}
-
 // DirectLines renders what the offices of cfg measure over span from from,
 // office by office as their backlogs reach the fleet after an outage: the
 // same series, fields and registry tags the fleet stores, under measurement
@@ -163,7 +128,7 @@ func DirectLines(cfg Config, prefix string, from time.Time, span time.Duration) 
 		var k int
 		var err error
 		id := cfg.OfficeID(i)
-		if out, k, err = mix.appendDue(out, id, registryTags(i, id), r, make([]int64, len(mix)), from, from.Add(span)); err != nil {
+		if out, k, err = mix.writer(id, registryTags(i, id)).appendDue(out, r, make([]int64, len(mix)), from, from.Add(span)); err != nil {
 			return nil, n, err
 		}
 		n += k

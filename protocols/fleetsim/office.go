@@ -26,13 +26,15 @@ type office struct {
 	paused atomic.Bool
 	resume atomic.Bool // set by Resume: skip what was due while paused
 
-	acks chan uplink.Ack
-	lost chan error
+	lines *lineWriter
+	acks  chan uplink.Ack
+	lost  chan error
 
 	// Owned by run.
 	next     uint64   // sequence number of the next measured line
 	pending  []byte   // measured lines not yet in a batch
 	pendingN int      // how many lines pending holds
+	queued   []*batch // cut while away and paused (batchBacklog), not yet sent
 	inflight []*batch // sent, awaiting an ack, oldest first
 	counts   []int64  // samples per series, for the values
 	measured time.Time
@@ -51,7 +53,7 @@ type batch struct {
 const maxBackoff = time.Minute
 
 func newOffice(s *Sim, id string, i int) *office {
-	return &office{sim: s, id: id, index: i, rnd: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)),
+	return &office{sim: s, id: id, index: i, rnd: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)), lines: s.cfg.Mix.writer(id, nil),
 		acks: make(chan uplink.Ack, 64), lost: make(chan error, 1), next: 1, counts: make([]int64, len(s.cfg.Mix))}
 }
 
@@ -101,6 +103,8 @@ func (o *office) run(ctx context.Context) {
 			}
 			if !o.paused.Load() {
 				o.measure(now)
+			} else if c == nil {
+				o.batchBacklog()
 			}
 		}
 	}
@@ -165,13 +169,25 @@ var wait = pahotoken.Wait
 func (o *office) measure(now time.Time) {
 	var n int
 	var err error
-	o.pending, n, err = o.sim.cfg.Mix.appendDue(o.pending, o.id, nil, o.rnd, o.counts, o.measured, now)
+	o.pending, n, err = o.lines.appendDue(o.pending, o.rnd, o.counts, o.measured, now)
 	if err != nil {
 		o.sim.cfg.Log.Error("encode", "office", o.id, "err", err)
 	}
 	o.measured = now
 	o.pendingN += n
 	o.sim.stats.measured.Add(int64(n))
+	o.sim.stats.unbatched.Add(int64(n))
+}
+
+// batchBacklog cuts everything pending into batches while the fleet is away
+// and the office paused, so a benchmark's drain times the fleet and not the
+// simulator's encoding: the 7,000 offices' zstd runs on 7,000 edge boxes in
+// production, not beside the fleet, and the direct side's lines are
+// prepared before its timer too.
+func (o *office) batchBacklog() {
+	for o.pendingN > 0 {
+		o.queued = append(o.queued, o.cut(o.sim.cfg.MaxBatch))
+	}
 }
 
 // send cuts pending lines into batches while the window has room, and
@@ -181,6 +197,9 @@ func (o *office) send(c paho.Client, now time.Time) {
 	cfg := o.sim.cfg
 	if now.Before(o.holdTill) {
 		return
+	}
+	for len(o.inflight) < cfg.Window && len(o.queued) > 0 {
+		o.inflight, o.queued = append(o.inflight, o.queued[0]), o.queued[1:]
 	}
 	for len(o.inflight) < cfg.Window && o.pendingN > 0 {
 		o.inflight = append(o.inflight, o.cut(cfg.MaxBatch))
@@ -217,6 +236,7 @@ func (o *office) cut(max int) *batch {
 	o.next += uint64(n)
 	o.pending = append(o.pending[:0], o.pending[end:]...)
 	o.pendingN -= n
+	o.sim.stats.unbatched.Add(-int64(n))
 	return b
 }
 
