@@ -150,8 +150,8 @@ const minVanStartShare = 0.1
 // instead of a stop and a pv_start_delay of exported sun when it passes,
 // and an evening sun is followed down instead of exported for its last
 // minutes. At a half (the first choice) the replay's winter workday
-// exported 7 Wh more than evcc-like's and started the vans three times
-// more; the price is the F1–F3 spread on the minimum's grid part while a
+// exported 7 Wh more than evcc-like's and started the vans three more
+// times; the price is the F1–F3 spread on the minimum's grid part while a
 // cloud lasts (at most 0.09 € a day on cloudy summer days in the replay).
 const vanStopShare = 0.05
 

@@ -26,11 +26,11 @@ type office struct {
 	paused atomic.Bool
 	resume atomic.Bool // set by Resume: skip what was due while paused
 
-	lines *lineWriter
-	acks  chan uplink.Ack
-	lost  chan error
+	acks chan uplink.Ack
+	lost chan error
 
 	// Owned by run.
+	lines    *lineWriter
 	next     uint64   // sequence number of the next measured line
 	pending  []byte   // measured lines not yet in a batch
 	pendingN int      // how many lines pending holds
