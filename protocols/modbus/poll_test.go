@@ -33,7 +33,14 @@ func TestPollsSimulatedOfficeOverTCP(t *testing.T) {
 				return false
 			}
 		}
-		return rec.last("pv", "inv1", "string", "2") != nil
+		// A device turns OK on its first good read, a moment before its
+		// sample reaches the recorder: wait for every one's sample.
+		for _, dev := range []string{"meter1", "sdm", "em24"} {
+			if rec.last("grid", dev) == nil {
+				return false
+			}
+		}
+		return rec.last("pv", "inv1") != nil && rec.last("pv", "inv1", "string", "2") != nil
 	})
 	st := sim.State()
 	pv := rec.last("pv", "inv1").Fields
