@@ -22,6 +22,7 @@ import (
 // spent on the box whose fleet and InfluxDB the benchmark measures.
 type lineWriter struct {
 	mix    Mix
+	office string
 	tags   []map[string]string // per series, for the generic path
 	prefix [][]byte            // per series: measurement and tags, escaped
 	keys   [][]string          // per series: field keys, sorted, learnt from its first line
@@ -29,21 +30,25 @@ type lineWriter struct {
 }
 
 func (m Mix) writer(office string, extra map[string]string) *lineWriter {
-	w := &lineWriter{mix: m, tags: make([]map[string]string, len(m)), prefix: make([][]byte, len(m)),
+	w := &lineWriter{mix: m, office: office, tags: make([]map[string]string, len(m)), prefix: make([][]byte, len(m)),
 		keys: make([][]string, len(m)), frags: make([][][]byte, len(m))}
 	for i, s := range m {
 		tags := map[string]string{sample.TagOffice: office, sample.TagDevice: s.Device}
 		maps.Copy(tags, extra)
 		w.tags[i] = tags
-		// The prefix is what the encoder writes before a one-field line's
-		// " x=1i 0\n"; a series whose prefix cannot be had stays generic.
-		line, err := sample.Sample{Measurement: s.Measurement, Tags: tags, Fields: map[string]any{"x": int64(1)}, Time: time.Unix(0, 0)}.AppendLine(nil)
-		if p, ok := strings.CutSuffix(string(line), " x=1i 0\n"); err == nil && ok {
+		// The prefix is what the encoder writes before a one-field probe
+		// line's " x=1i <time>\n" (a time sample.Validate accepts: at the
+		// epoch it refused every probe and no series took the fast path); a
+		// series whose prefix cannot be had stays generic.
+		line, err := sample.Sample{Measurement: s.Measurement, Tags: tags, Fields: map[string]any{"x": int64(1)}, Time: probeTime}.AppendLine(nil)
+		if p, ok := strings.CutSuffix(string(line), " x=1i "+strconv.FormatInt(probeTime.UnixNano(), 10)+"\n"); err == nil && ok {
 			w.prefix[i] = []byte(p)
 		}
 	}
 	return w
 }
+
+var probeTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // appendDue appends the lines every series owes between from and to.
 func (w *lineWriter) appendDue(dst []byte, r *rand.Rand, counts []int64, from, to time.Time) ([]byte, int, error) {
@@ -54,7 +59,7 @@ func (w *lineWriter) appendDue(dst []byte, r *rand.Rand, counts []int64, from, t
 		// a window goes out its send delay later.
 		var delay time.Duration
 		if s.Window {
-			delay = uplink.WindowSendDelay(w.tags[i][sample.TagOffice], s.Every)
+			delay = uplink.WindowSendDelay(w.office, s.Every)
 		}
 		first := from.Add(-delay).Truncate(s.Every)
 		if first.Before(from.Add(-delay)) {
