@@ -208,7 +208,7 @@ func (d *Daemon) newUplink() (*uplink.Uplink, error) {
 	return uplink.New(uplink.Options{
 		Office: d.cfg.Office.ID, URL: u.URL, Username: username, Password: password, ClientID: u.ClientID,
 		TLS: tlsCfg, BatchSamples: u.BatchSamples, BatchBytes: int(u.BatchBytes), Window: u.Window,
-		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, ReconnectMin: u.ReconnectMin,
+		AckTimeout: u.AckTimeout, BacklogRate: u.BacklogRate, LiveInterval: u.LiveInterval, ReconnectMin: u.ReconnectMin,
 		ReconnectMax: u.ReconnectMax, StatusInterval: u.StatusInterval, QoS0: u.QoS == 0, Status: d.statusMessage, Logger: d.log,
 		Commands: d.onRemoteCommand, Config: d.onRemoteConfig,
 	}, d.buf), nil

@@ -16,7 +16,8 @@ import (
 )
 
 // TestFloodingOfficeIsThrottledWithoutHurtingOthers: among 200 simulated
-// offices (POLIS_FLOOD_OFFICES: thousands, docs/benchmarks.md), one
+// offices (POLIS_FLOOD_OFFICES: thousands, docs/benchmarks.md; POLIS_FLOOD_QOS
+// and POLIS_FLOOD_LIVE set their uplink.qos and live_interval), one
 // publishes 600 batches as fast as it can and loops on reconnecting. Its
 // publishes beyond its burst wait for tokens in its own connection
 // (counted), its extra connects are refused (counted), none of its batches
@@ -28,7 +29,8 @@ func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: envInt("POLIS_FLOOD_OFFICES", 200), ConnectRate: 500, AckTimeout: 30 * time.Second}
+	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: envInt("POLIS_FLOOD_OFFICES", 200), ConnectRate: 500, AckTimeout: 30 * time.Second,
+		QoS0: envInt("POLIS_FLOOD_QOS", 1) == 0, Flush: envDuration("POLIS_FLOOD_LIVE", time.Second)}
 	cfg := testConfig(in)
 	cfg.Broker.Embedded.TCP = addr
 	cfg.Broker.Embedded.OfficeLimits = config.OfficeLimits{MessagesPerSecond: 50, BytesPerSecond: 1 << 20, ConnectsPerMinute: 12, MaxWait: 2 * time.Second}

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +43,12 @@ import (
 // POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process;
 // POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}");
 // POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix;
-// POLIS_BENCH_QOS=0 makes the offices use uplink.qos 0.
+// POLIS_BENCH_QOS=0 makes the offices use uplink.qos 0;
+// POLIS_BENCH_FLUSH=5s makes them send live batches every 5 s (uplink.live_interval);
+// POLIS_BENCH_INFLUX_PROFILE=/tmp/influxd profiles influxd for 8 s from the
+// steady phase's start, the drain's first ack and the direct side's start
+// (/tmp/influxd-steady.prof, -drain.prof, -direct.prof): where InfluxDB's CPU
+// per line goes in each.
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
@@ -57,7 +64,7 @@ func TestBenchFleetAtFullSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := fleetsim.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), Offices: n, ConnectRate: 1000, AckTimeout: 60 * time.Second, Mix: fleetsim.ReferenceMix,
-		QoS0: envInt("POLIS_BENCH_QOS", 1) == 0}
+		QoS0: envInt("POLIS_BENCH_QOS", 1) == 0, Flush: envDuration("POLIS_BENCH_FLUSH", time.Second)}
 	if os.Getenv("POLIS_BENCH_MIX") == "aggregated" {
 		sc.Mix = fleetsim.AggregatedMix
 	}
@@ -106,6 +113,7 @@ offices_file: offices.yaml
 		n, time.Since(connectStart).Round(time.Second), sc.Mix.LinesPerSecond(), float64(n)*sc.Mix.LinesPerSecond())
 	time.Sleep(20 * time.Second) // warm-up
 	sim.ResetLatencies()
+	go influxProfile(t, in.URL, "steady")
 	r0, cpu0, t0 := sim.Report(), procCPU(t, fleet.Process.Pid), time.Now()
 	icpu0, scpu0 := procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	time.Sleep(steady)
@@ -150,6 +158,7 @@ offices_file: offices.yaml
 			time.Sleep(20 * time.Millisecond)
 		}
 		firstAck <- time.Since(restart)
+		influxProfile(t, in.URL, "drain")
 	}()
 	testserver.WaitForWithin(t, 10*time.Minute, "every office back", func() bool { return sim.Report().Connected == int64(n) })
 	online := time.Since(restart)
@@ -202,6 +211,7 @@ offices_file: offices.yaml
 	lines, count := directLines(t, sc, directFrom.Add(time.Second), outage)
 	influxQuiet(t, in.Pid()) // as it was when the fleet came back after the outage
 	icpu4, began := procCPU(t, in.Pid()), time.Now()
+	go influxProfile(t, in.URL, "direct")
 	writeAll(lines)
 	direct, icpu5 := time.Since(began), procCPU(t, in.Pid())
 	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain from its first ack / direct = %.2f", count, direct.Round(time.Millisecond),
@@ -258,6 +268,28 @@ func scaleRows(t *testing.T, in *testserver.InfluxDB) int {
 		total += c
 	}
 	return total
+}
+
+// influxProfile saves 8 s of influxd's CPU profile (its /debug/pprof is on
+// by default) when POLIS_BENCH_INFLUX_PROFILE names a path prefix.
+func influxProfile(t *testing.T, url, side string) {
+	prefix := os.Getenv("POLIS_BENCH_INFLUX_PROFILE")
+	if prefix == "" {
+		return
+	}
+	resp, err := http.Get(url + "/debug/pprof/profile?seconds=8")
+	if err != nil {
+		t.Logf("influxd profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(prefix+"-"+side+".prof", b, 0o644)
+	}
+	if err != nil {
+		t.Logf("influxd profile: %v", err)
+	}
 }
 
 // influxQuiet waits, up to a minute, for influxd to use under a tenth of a

@@ -27,6 +27,7 @@ func runFleet(args []string) int {
 	report := fs.Duration("report", 10*time.Second, "print a JSON report this often")
 	rate := fs.Int("connect-rate", 500, "new connections per second")
 	qos := fs.Int("qos", 1, "MQTT QoS of batches and acks, as the edge's uplink.qos (0 on a NATS cluster)")
+	live := fs.Duration("live-interval", time.Second, "how often each office sends what it measured, as the edge's uplink.live_interval")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: polis-sim fleet [flags]\n\nSimulates offices against a polis-fleet (see docs/benchmarks.md). Flags:\n")
 		fs.PrintDefaults()
@@ -36,7 +37,7 @@ func runFleet(args []string) int {
 		fmt.Fprintln(os.Stderr, "-qos must be 0 or 1")
 		return 2
 	}
-	cfg := fleetsim.Config{Broker: *broker, Offices: *offices, FirstOffice: *first, ConnectRate: *rate, QoS0: *qos == 0,
+	cfg := fleetsim.Config{Broker: *broker, Offices: *offices, FirstOffice: *first, ConnectRate: *rate, QoS0: *qos == 0, Flush: *live,
 		Password: func(string) string { return *password },
 		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if *registry != "" {

@@ -75,6 +75,7 @@ type Uplink struct {
 	Window         int           `yaml:"window"`          // batches in flight awaiting ack
 	AckTimeout     time.Duration `yaml:"ack_timeout"`     // resend a batch not acked by then
 	BacklogRate    int           `yaml:"backlog_rate"`    // samples/s drained from the backlog; 0 = unlimited
+	LiveInterval   time.Duration `yaml:"live_interval"`   // least time between live batches: freshness against the fleet's requests/s
 	ReconnectMin   time.Duration `yaml:"reconnect_min"`   // first back-off after a lost connection
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`   // back-off ceiling
 	StatusInterval time.Duration `yaml:"status_interval"` // retained status refresh
@@ -117,7 +118,7 @@ func Default() Config {
 		Uplink: Uplink{
 			Enabled: &on, URL: "tcp://127.0.0.1:1883",
 			BatchSamples: 5000, BatchBytes: 512 << 10, Window: 8,
-			AckTimeout: 30 * time.Second, BacklogRate: 20000,
+			AckTimeout: 30 * time.Second, BacklogRate: 20000, LiveInterval: time.Second,
 			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
 			StatusInterval: 30 * time.Second, ConfigGrace: 10 * time.Minute, QoS: 1,
 		},
@@ -281,6 +282,9 @@ func (u Uplink) validate(bad func(key, format string, a ...any), enabled bool) {
 	}
 	if u.BacklogRate < 0 {
 		bad("uplink.backlog_rate", "must be >= 0 (0 = unlimited), got %d", u.BacklogRate)
+	}
+	if u.LiveInterval < 100*time.Millisecond || u.LiveInterval > time.Minute {
+		bad("uplink.live_interval", "must be 100ms-1m, got %s", u.LiveInterval)
 	}
 	if u.ReconnectMin <= 0 || u.ReconnectMax < u.ReconnectMin {
 		bad("uplink.reconnect_max", "need 0 < reconnect_min <= reconnect_max, got %s and %s", u.ReconnectMin, u.ReconnectMax)

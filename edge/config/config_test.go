@@ -12,7 +12,7 @@ func TestParseDefaultsAndOverrides(t *testing.T) {
 	cfg, err := Parse([]byte(`
 office: {id: "12345", name: Montecopiolo}
 buffer: {max_bytes: 64MiB, commit_interval: 500ms}
-uplink: {url: "ssl://fleet.example:8883", backlog_rate: 0}
+uplink: {url: "ssl://fleet.example:8883", backlog_rate: 0, live_interval: 5s}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +20,7 @@ uplink: {url: "ssl://fleet.example:8883", backlog_rate: 0}
 	if cfg.Office.ID != "12345" || cfg.Buffer.MaxBytes != 64<<20 || cfg.Buffer.CommitInterval != 500*time.Millisecond {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
-	if cfg.Uplink.BacklogRate != 0 || cfg.Uplink.Window != Default().Uplink.Window {
+	if cfg.Uplink.BacklogRate != 0 || cfg.Uplink.LiveInterval != 5*time.Second || cfg.Uplink.Window != Default().Uplink.Window {
 		t.Fatalf("defaults lost for keys not in the file: %+v", cfg.Uplink)
 	}
 }
@@ -54,6 +54,7 @@ func TestParseRejects(t *testing.T) {
 		{"qos", "uplink: {qos: 2}\n", "uplink.qos"},
 		{"backoff order", "uplink: {reconnect_min: 10s, reconnect_max: 1s}\n", "uplink.reconnect_max"},
 		{"negative rate", "uplink: {backlog_rate: -1}\n", "uplink.backlog_rate"},
+		{"live interval too short", "uplink: {live_interval: 10ms}\n", "uplink.live_interval"},
 		{"telemetry interval", "telemetry: {interval: 10ms}\n", "telemetry.interval"},
 		{"size that wraps", "buffer: {max_bytes: 17179869185GiB}\n", "too large"},
 		{"mqtt payload that wraps", "mqtt: {limits: {max_payload: 17179869185GiB}}\n", "too large"},

@@ -25,7 +25,7 @@ type Config struct {
 	FirstOffice int    // office ids are 5-digit numbers from here (default 10000)
 	Password    func(office string) string
 	Mix         Mix           // what each office measures (default ReferenceMix)
-	Flush       time.Duration // how often an office sends what it measured (default 1s, like the edge's live lane)
+	Flush       time.Duration // how often an office sends what it measured (default 1s, the edge's uplink.live_interval)
 	MaxBatch    int           // lines per batch at most (default 5000, the edge's default)
 	Window      int           // batches in flight per office (default 8)
 	AckTimeout  time.Duration // resend a batch not acked by then (default 30s)
