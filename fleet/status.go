@@ -83,7 +83,7 @@ func (f *Fleet) telemetry(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if err := f.influx.Write(ctx, f.selfLine(now)); err != nil {
+			if err := f.influx.Write(ctx, []byte(f.selfLine(now))); err != nil {
 				f.log.Debug("write polis_fleet telemetry", "err", err)
 			}
 		}

@@ -29,9 +29,10 @@ const (
 // stamped (clock drift, NTP steps) before it is refused as ReasonClockAhead.
 const DefaultClockTolerance = 5 * time.Minute
 
-// Writer is what ingest needs from InfluxDB (see influx.Writer for the error contract).
+// Writer is what ingest needs from InfluxDB (see influx.Writer for the error
+// contract). It must not keep lines after it returns: ingest reuses them.
 type Writer interface {
-	Write(ctx context.Context, lines string) error
+	Write(ctx context.Context, lines []byte) error
 }
 
 // Tagger returns the registry tags (region, province, …) for an office, sorted

@@ -30,7 +30,7 @@ func (in *Ingester) writeLines(ctx context.Context, body []byte, ends []int, lo,
 	if lo > 0 {
 		start = ends[lo-1] + 1
 	}
-	err = in.w.Write(ctx, string(body[start:ends[hi-1]]))
+	err = in.w.Write(ctx, body[start:ends[hi-1]])
 	var de *influx.DataError
 	switch {
 	case err == nil:
