@@ -108,6 +108,9 @@ bench: tools
 	# settings docs/deployment.md gives such a fleet (uplink.qos 0, live_interval 5s), and the NATS cluster scale-out.
 	POLIS_BENCH_QOS=0 POLIS_BENCH_FLUSH=5s $(GO) test -tags bench -run 'TestBenchFleetAtFullSize' -v -timeout 60m ./fleet/
 	$(GO) test -tags bench -run 'TestBenchNATSClusterScaleOut' -v -timeout 60m ./fleet/
+	# Each fleet instance as its own process held to 0.05 of a core (a cgroup quota): what a
+	# second instance on a machine of its own adds (needs root; docs/benchmarks.md).
+	POLIS_BENCH_INSTANCE_CPU=0.05 $(GO) test -tags bench -run 'TestBenchNATSClusterScaleOut' -v -timeout 60m ./fleet/
 
 demo: tools
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/polis-demo

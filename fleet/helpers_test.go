@@ -237,7 +237,7 @@ func countRows(t testing.TB, in *testserver.InfluxDB, measurement, where string)
 
 func timeAfter() <-chan time.Time { return time.After(deadline) }
 
-// envInt and envDuration read a benchmark's or long test's size from the
+// envInt, envDuration and envFloat read a benchmark's or long test's size from the
 // environment, else def.
 func envInt(k string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
@@ -248,6 +248,13 @@ func envInt(k string, def int) int {
 
 func envDuration(k string, def time.Duration) time.Duration {
 	if v, err := time.ParseDuration(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(k string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(k), 64); err == nil {
 		return v
 	}
 	return def

@@ -26,24 +26,7 @@ func natsFleet(t *testing.T, in *testserver.InfluxDB, nodes []*testserver.NATSNo
 }
 
 func natsFleetInstance(t *testing.T, in *testserver.InfluxDB, nodes []*testserver.NATSNode, offices []config.Office, name string) (*Fleet, func()) {
-	cfg := testConfig(in)
-	cfg.Instance = name
-	cfg.Offices = offices
-	cfg.Broker.Mode = "nats"
-	cfg.Broker.External.URL = "tcp://" + nodes[0].MQTT
-	cfg.Broker.External.FallbackURLs = nil
-	for _, n := range nodes[1:] {
-		cfg.Broker.External.FallbackURLs = append(cfg.Broker.External.FallbackURLs, "tcp://"+n.MQTT)
-	}
-	cfg.Broker.External.ClientID = "fleet-" + name
-	cfg.Broker.External.Username, cfg.Broker.External.Password = natsFleetUser, natsFleetPassword
-	cfg.Broker.NATS.URLs = nil
-	for _, n := range nodes {
-		cfg.Broker.NATS.URLs = append(cfg.Broker.NATS.URLs, "nats://"+n.Client)
-	}
-	cfg.Broker.NATS.Username, cfg.Broker.NATS.Password = natsFleetUser, natsFleetPassword
-	cfg.Broker.NATS.AckWait = 5 * time.Second
-	f, err := New(cfg, testLogger(t))
+	f, err := New(natsInstanceConfig(in, nodes, offices, name), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +45,28 @@ func natsFleetInstance(t *testing.T, in *testserver.InfluxDB, nodes []*testserve
 			t.Errorf("fleet %s Run: %v", name, err)
 		}
 	}
+}
+
+// natsInstanceConfig is fleet instance name's config in cluster mode.
+func natsInstanceConfig(in *testserver.InfluxDB, nodes []*testserver.NATSNode, offices []config.Office, name string) config.Config {
+	cfg := testConfig(in)
+	cfg.Instance = name
+	cfg.Offices = offices
+	cfg.Broker.Mode = "nats"
+	cfg.Broker.External.URL = "tcp://" + nodes[0].MQTT
+	cfg.Broker.External.FallbackURLs = nil
+	for _, n := range nodes[1:] {
+		cfg.Broker.External.FallbackURLs = append(cfg.Broker.External.FallbackURLs, "tcp://"+n.MQTT)
+	}
+	cfg.Broker.External.ClientID = "fleet-" + name
+	cfg.Broker.External.Username, cfg.Broker.External.Password = natsFleetUser, natsFleetPassword
+	cfg.Broker.NATS.URLs = nil
+	for _, n := range nodes {
+		cfg.Broker.NATS.URLs = append(cfg.Broker.NATS.URLs, "nats://"+n.Client)
+	}
+	cfg.Broker.NATS.Username, cfg.Broker.NATS.Password = natsFleetUser, natsFleetPassword
+	cfg.Broker.NATS.AckWait = 5 * time.Second
+	return cfg
 }
 
 // TestNATSClusterLosesNothingWhenANodeAndAFleetInstanceDie runs the cluster

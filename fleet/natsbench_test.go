@@ -4,10 +4,14 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/protocols/fleetsim"
 	"github.com/polis-edge/polis/protocols/testserver"
 )
@@ -19,6 +23,10 @@ import (
 // lines acked per second of drain; the ratio says how close to linear a
 // second instance is on this machine. Offices use QoS 0, as
 // docs/deployment.md advises for a cluster (POLIS_BENCH_QOS=1 for QoS 1).
+//
+// POLIS_BENCH_INSTANCE_CPU=0.2 runs each instance as its own polis-fleet
+// process held to 0.2 of a core (cappedInstances): on this one box that is
+// how to see what instances on machines of their own would add.
 //
 //	POLIS_BENCH_OFFICES=2000 POLIS_BENCH_BACKLOG=60s \
 //	  go test -tags bench -run TestBenchNATSClusterScaleOut -v -timeout 60m ./fleet/
@@ -32,6 +40,16 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	// One instance first creates the stream and consumer, then stops: from
 	// then on the stream captures telemetry with nobody consuming it.
 	natsFleet(t, in, nodes, offices, "setup")()
+	// Where the instances run: in this process (natsFleet returns once the
+	// instance is ready), or as capped processes.
+	startInstance := func(name string) (pid int, ready func() bool, stop func()) {
+		return os.Getpid(), func() bool { return true }, natsFleet(t, in, nodes, offices, name)
+	}
+	if share := envFloat("POLIS_BENCH_INSTANCE_CPU", 0); share > 0 {
+		capped := newCappedInstances(t, share, func(name string) config.Config { return natsInstanceConfig(in, nodes, offices, name) })
+		startInstance = capped.start
+		t.Logf("each fleet instance is a process held to %.2f of a core", share)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -50,22 +68,48 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 		}
 		time.Sleep(pile)
 		sim.Pause()
-		before := sim.Report()
-		backlog := before.Pending
-		start, cpu0 := time.Now(), natsBenchCPU(t, in, nodes)
 		var stops []func()
+		var pids []int
+		var ready []func() bool
 		for i := range instances {
-			stops = append(stops, natsFleet(t, in, nodes, offices, string(rune('a'+i))))
+			pid, r, stop := startInstance(string(rune('a' + i)))
+			stops, pids, ready = append(stops, stop), append(pids, pid), append(ready, r)
 		}
+		fleetIs := "fleet instances"
+		if pids[0] == os.Getpid() {
+			pids = pids[:1] // in this process: count its CPU once
+			fleetIs = "this process (fleet instances and the paused offices)"
+		}
+		// The drain's rate is taken in its middle: from 2 s after every
+		// instance is ready until four fifths of what was left then is
+		// acked. Starting a process is not what a second instance adds in
+		// production (held to a small share of a core it takes seconds, and
+		// the first instance ready fills its pipeline meanwhile), and the
+		// last few acks trickle.
+		testserver.WaitForWithin(t, 5*time.Minute, "every instance ready", func() bool {
+			for _, r := range ready {
+				if !r() {
+					return false
+				}
+			}
+			return true
+		})
+		time.Sleep(2 * time.Second)
+		from := sim.Report().Pending
+		start, cpu0 := time.Now(), natsBenchCPU(t, in, nodes, pids)
+		var to int64
+		testserver.WaitForWithin(t, 30*time.Minute, "four fifths of the backlog drained", func() bool {
+			to = sim.Report().Pending
+			return to <= from/5
+		})
+		took, cpu1 := time.Since(start), natsBenchCPU(t, in, nodes, pids)
 		testserver.WaitForWithin(t, 30*time.Minute, "the backlog drained", func() bool { return sim.Report().Pending == 0 })
-		took, cpu1 := time.Since(start), natsBenchCPU(t, in, nodes)
 		for _, stop := range stops {
 			stop()
 		}
-		rate := float64(backlog) / took.Seconds()
-		t.Logf("round %d, %d instance(s): %d lines from %d offices drained in %s: %.0f lines/s; CPU of one core: NATS nodes %.0f%%, influxd %.0f%%, fleet instances (test process) %.0f%%",
-			round, instances, backlog, n, took.Round(time.Millisecond), rate,
-			100*(cpu1[0]-cpu0[0])/took.Seconds(), 100*(cpu1[1]-cpu0[1])/took.Seconds(), 100*(cpu1[2]-cpu0[2])/took.Seconds())
+		rate := float64(from-to) / took.Seconds()
+		t.Logf("round %d, %d instance(s): %d lines from %d offices drained in %s: %.0f lines/s; CPU of one core: %s",
+			round, instances, from-to, n, took.Round(time.Millisecond), rate, cpu1.since(cpu0, took, from-to, fleetIs))
 		if round > 0 {
 			rates[instances] += rate
 			runs[instances]++
@@ -79,13 +123,53 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	t.Logf("mean drain: 1 instance %.0f lines/s, 2 instances %.0f lines/s: ratio %.2f", one, two, two/one)
 }
 
-// natsBenchCPU is the CPU seconds so far of the NATS nodes together, of
-// influxd and of this process (the fleet instances; the offices are paused).
-func natsBenchCPU(t *testing.T, in *testserver.InfluxDB, nodes []*testserver.NATSNode) [3]float64 {
-	var c [3]float64
+// benchCPU is CPU seconds so far: of each NATS node, of influxd and of
+// the fleet instances' processes together (the offices are paused).
+type benchCPU struct {
+	nodes              []float64
+	influx, fleet, box float64 // box: every process on the machine
+}
+
+func natsBenchCPU(t *testing.T, in *testserver.InfluxDB, nodes []*testserver.NATSNode, fleets []int) benchCPU {
+	c := benchCPU{influx: procCPU(t, in.Pid()), box: boxCPU(t)}
 	for _, n := range nodes {
-		c[0] += procCPU(t, n.Pid())
+		c.nodes = append(c.nodes, procCPU(t, n.Pid()))
 	}
-	c[1], c[2] = procCPU(t, in.Pid()), procCPU(t, os.Getpid())
+	for _, pid := range fleets {
+		c.fleet += procCPU(t, pid)
+	}
 	return c
+}
+
+// since is the CPU used from c0 to c over d, in % of one core.
+func (c benchCPU) since(c0 benchCPU, d time.Duration, lines int64, fleetIs string) string {
+	pct := func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x/d.Seconds()) }
+	var all float64
+	var each []string
+	for i := range c.nodes {
+		all += c.nodes[i] - c0.nodes[i]
+		each = append(each, pct(c.nodes[i]-c0.nodes[i]))
+	}
+	fleet := c.fleet - c0.fleet
+	return fmt.Sprintf("NATS nodes %s (%s), influxd %s, %s %s (%.1f µs per line); the whole box %s of 200%%",
+		pct(all), strings.Join(each, " "), pct(c.influx-c0.influx), fleetIs, pct(fleet), 1e6*fleet/float64(lines), pct(c.box-c0.box))
+}
+
+// boxCPU is the CPU seconds every process on the machine used so far
+// (/proc/stat's first line, less idle and iowait).
+func boxCPU(t *testing.T) float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var busy float64
+	for i, f := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 || i >= 7 { // idle, iowait; steal, guest (already in user)
+			continue
+		}
+		v, _ := strconv.ParseFloat(f, 64)
+		busy += v
+	}
+	return busy / 100 // USER_HZ
 }
