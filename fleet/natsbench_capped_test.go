@@ -56,8 +56,9 @@ func (c *cappedInstances) start(name string) (pid int, ready func() bool, stop f
 		t.Fatal(err)
 	}
 	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+	probe := &http.Client{Timeout: 2 * time.Second}
 	ready = func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 		if err != nil {
 			return false
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,9 +25,11 @@ import (
 // second instance is on this machine. Offices use QoS 0, as
 // docs/deployment.md advises for a cluster (POLIS_BENCH_QOS=1 for QoS 1).
 //
-// POLIS_BENCH_INSTANCE_CPU=0.2 runs each instance as its own polis-fleet
-// process held to 0.2 of a core (cappedInstances): on this one box that is
+// POLIS_BENCH_INSTANCE_CPU=0.05 runs each instance as its own polis-fleet
+// process held to 0.05 of a core (cappedInstances): on this one box that is
 // how to see what instances on machines of their own would add.
+// POLIS_BENCH_FLUSH=5s makes the offices send every 5 s (uplink.live_interval):
+// fewer, larger batches, which is what NATS's cost per line depends on.
 //
 //	POLIS_BENCH_OFFICES=2000 POLIS_BENCH_BACKLOG=60s \
 //	  go test -tags bench -run TestBenchNATSClusterScaleOut -v -timeout 60m ./fleet/
@@ -35,6 +38,7 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	pile := envDuration("POLIS_BENCH_BACKLOG", 60*time.Second)
 	in := testserver.Influx(t)
 	sc := fleetsim.Config{Offices: n, ConnectRate: 500, QoS0: envInt("POLIS_BENCH_QOS", 0) == 0, AckTimeout: 30 * time.Minute, Window: 1000,
+		Flush:    envDuration("POLIS_BENCH_FLUSH", time.Second),
 		Password: func(id string) string { return "office-secret-" + id }}
 	offices, nodes := simNATSCluster(t, &sc)
 	// One instance first creates the stream and consumer, then stops: from
@@ -151,8 +155,8 @@ func (c benchCPU) since(c0 benchCPU, d time.Duration, lines int64, fleetIs strin
 		each = append(each, pct(c.nodes[i]-c0.nodes[i]))
 	}
 	fleet := c.fleet - c0.fleet
-	return fmt.Sprintf("NATS nodes %s (%s), influxd %s, %s %s (%.1f µs per line); the whole box %s of 200%%",
-		pct(all), strings.Join(each, " "), pct(c.influx-c0.influx), fleetIs, pct(fleet), 1e6*fleet/float64(lines), pct(c.box-c0.box))
+	return fmt.Sprintf("NATS nodes %s (%s), influxd %s, %s %s (%.1f µs per line); the whole box %s of %d%%",
+		pct(all), strings.Join(each, " "), pct(c.influx-c0.influx), fleetIs, pct(fleet), 1e6*fleet/float64(lines), pct(c.box-c0.box), 100*runtime.NumCPU())
 }
 
 // boxCPU is the CPU seconds every process on the machine used so far
@@ -165,7 +169,7 @@ func boxCPU(t *testing.T) float64 {
 	line, _, _ := strings.Cut(string(b), "\n")
 	var busy float64
 	for i, f := range strings.Fields(line)[1:] {
-		if i == 3 || i == 4 || i >= 7 { // idle, iowait; steal, guest (already in user)
+		if i == 3 || i == 4 || i >= 7 { // idle, iowait; steal (the hypervisor's), guest (already in user)
 			continue
 		}
 		v, _ := strconv.ParseFloat(f, 64)
