@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,8 +45,7 @@ func newCappedInstances(t *testing.T, share float64, cfg func(name string) confi
 }
 
 // start runs instance name in its own CPU cgroup and returns its pid,
-// whether it is ready (its /readyz: consuming the stream), and a stop that
-// ends it (SIGTERM, as systemd would) and removes the cgroup.
+// whether it is ready (its /readyz: consuming the stream), and its stop.
 func (c *cappedInstances) start(name string) (pid int, ready func() bool, stop func()) {
 	t := c.t
 	cfg := c.cfg(name)
@@ -85,21 +85,28 @@ func (c *cappedInstances) start(name string) (pid int, ready func() bool, stop f
 		cmd.Wait()
 		t.Fatalf("hold instance %s to %.2f of a core: %v (the capped scale-out bench needs root and the cgroup cpu controller)", name, c.share, err)
 	}
-	return cmd.Process.Pid, ready, func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("instance %s: %v\n%s", name, err, log.String())
-			}
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("instance %s did not stop within a minute of SIGTERM\n%s", name, log.String())
+	var once sync.Once
+	stop = func() { once.Do(func() { c.stop(cmd, name, log, group) }) }
+	t.Cleanup(stop) // a failed bench must not leave the process or its cgroup behind
+	return cmd.Process.Pid, ready, stop
+}
+
+// stop ends an instance with SIGTERM, as systemd would (a kill after a
+// minute), and removes its cgroup.
+func (c *cappedInstances) stop(cmd *exec.Cmd, name string, log *testserver.SyncBuffer, group string) {
+	defer os.Remove(group)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.t.Errorf("instance %s: %v\n%s", name, err, log.String())
 		}
-		os.Remove(group)
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		c.t.Errorf("instance %s did not stop within a minute of SIGTERM\n%s", name, log.String())
 	}
 }
 
