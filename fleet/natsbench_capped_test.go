@@ -37,11 +37,17 @@ type cappedInstances struct {
 
 func newCappedInstances(t *testing.T, share float64, cfg func(name string) config.Config) *cappedInstances {
 	dir := t.TempDir()
+	return &cappedInstances{t: t, bin: buildPolisFleet(t, dir), dir: dir, share: share, cfg: cfg}
+}
+
+// buildPolisFleet builds cmd/polis-fleet into dir, for benches that run the
+// fleet as its own process, and returns the binary's path.
+func buildPolisFleet(t *testing.T, dir string) string {
 	bin := filepath.Join(dir, "polis-fleet")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/polis-fleet").CombinedOutput(); err != nil {
 		t.Fatalf("build polis-fleet: %v\n%s", err, out)
 	}
-	return &cappedInstances{t: t, bin: bin, dir: dir, share: share, cfg: cfg}
+	return bin
 }
 
 // start runs instance name in its own CPU cgroup and returns its pid,

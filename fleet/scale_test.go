@@ -55,10 +55,7 @@ func TestBenchFleetAtFullSize(t *testing.T) {
 	outage := envDuration("POLIS_BENCH_OUTAGE", 60*time.Second)
 	in := testserver.Influx(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "polis-fleet")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/polis-fleet").CombinedOutput(); err != nil {
-		t.Fatalf("build polis-fleet: %v\n%s", err, out)
-	}
+	bin := buildPolisFleet(t, dir)
 	port, err := testserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
