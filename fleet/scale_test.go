@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,9 @@ offices_file: offices.yaml
 			args = append(args, "-cpuprofile", p) // the restarted fleet overwrites it: phase 2's profile
 		}
 		cmd := exec.Command(bin, args...)
+		if g := os.Getenv("POLIS_BENCH_FLEET_GODEBUG"); g != "" {
+			cmd.Env = append(os.Environ(), "GODEBUG="+g)
+		}
 		cmd.Stdout, cmd.Stderr = fleetLog, fleetLog
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -147,6 +151,7 @@ offices_file: offices.yaml
 	acked0 := sim.Report().Acked
 	icpu2, scpu2 := procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	fleet = start()
+	stopSimProfile := simProfile(t)
 	// The first ack after the restart: from there on the fleet is writing,
 	// which is what the direct side's rate compares with.
 	firstAck := make(chan time.Duration, 1)
@@ -161,6 +166,7 @@ offices_file: offices.yaml
 	online := time.Since(restart)
 	testserver.WaitForWithin(t, 30*time.Minute, "every backlog drained", func() bool { return sim.Report().Pending == 0 })
 	drained := time.Since(restart)
+	stopSimProfile()
 	fcpu3, icpu3, scpu3 := procCPU(t, fleet.Process.Pid), procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	writing := drained - <-firstAck
 	r := sim.Report()
@@ -217,6 +223,25 @@ offices_file: offices.yaml
 	// CPU per line on each side (the drain's share includes the restart).
 	t.Logf("phase 3 influxd: %.0f%% of a core on the direct side; CPU per line %.1f µs direct, %.1f µs through the fleet's drain",
 		100*(icpu5-icpu4)/direct.Seconds(), 1e6*(icpu5-icpu4)/float64(count), 1e6*(icpu3-icpu2)/float64(backlog))
+}
+
+// simProfile profiles this test process (the simulated offices) from the
+// fleet's restart until the backlogs are drained, when
+// POLIS_BENCH_SIM_PROFILE names a file: where the offices' share of the box
+// goes in the drain. It returns the function that stops it.
+func simProfile(t *testing.T) func() {
+	path := os.Getenv("POLIS_BENCH_SIM_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // directLines renders the offices' lines over span (fleetsim.DirectLines) in

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/polis-edge/polis/cmd/internal/cpuprofile"
@@ -46,6 +47,9 @@ Documentation: docs/install.md, docs/fleet.md, docs/influxdb-retention.md.
 func main() {
 	args := os.Args[1:]
 	var err error
+	if len(args) == 0 || args[0] == "run" || strings.HasPrefix(args[0], "-") {
+		keepStacks() // running the service: with the runtime setting it is measured with
+	}
 	if len(args) > 0 && args[0] == "user" {
 		err = userCmd(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,6 +39,11 @@ func TestSystemdNotify(t *testing.T) {
 
 	if m := sock.Next(t, 60*time.Second); m != "READY=1" {
 		t.Fatalf("first message %q, want READY=1\n%s", m, stderr.String())
+	}
+	// The fleet re-executed itself with stack shrinking off (stacks.go) and
+	// is still the process systemd started, so READY came from it.
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)); err != nil || !strings.Contains(string(env), "GODEBUG="+noStackShrink) {
+		t.Errorf("the running fleet's environment lacks GODEBUG=%s (%v)", noStackShrink, err)
 	}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", httpPort))
 	if err != nil {
