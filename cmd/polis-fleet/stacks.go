@@ -13,10 +13,10 @@ import (
 // that uses under a quarter of its size; the next packet (mochi passes its
 // ~800-byte Packet by value through a dozen frames) grows it back, copying
 // the stack and walking every frame again. With 7,000 offices on one box,
-// turning that churn off took the fleet from 40–42 % to 36–37 % of a core and
-// its RSS from ~675 MB to ~540 MB (docs/benchmarks.md, "Fleet at full size").
-// A stack that grew stays grown while its goroutine lives: a connection's,
-// about 32 KB.
+// turning that churn off took the fleet from 40–44 % to 35–38 % of a core in
+// the steady state and its RSS from 630–675 MB to 525–550 MB (the runs are in
+// docs/benchmarks.md, "Fleet at full size"). A stack that grew stays
+// grown while its goroutine lives (a connection's, about 32 KB).
 const noStackShrink = "gcshrinkstackoff=1"
 
 // keepStacks re-executes polis-fleet in place (same PID, arguments and

@@ -120,7 +120,6 @@ func (l *TCP) Serve(establish listeners.EstablishFn) {
 			return // closed; any other accept error on a TCP listener is fatal too
 		}
 		go func() {
-			growStack()
 			if err := l.t.Serve(l.id, conn, establish); err != nil {
 				l.log.Debug("mqtt client ended", "listener", l.id, "remote", conn.RemoteAddr(), "err", err)
 			}
