@@ -67,6 +67,7 @@ func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sim := fleetsim.Start(ctx, sc)
+	logSimOnFailure(t, sim)
 	eventually(t, "all offices connected and acked", func() bool {
 		r := sim.Report()
 		return r.Connected == int64(sc.Offices) && r.AckedCount >= sc.Offices

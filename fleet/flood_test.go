@@ -41,6 +41,7 @@ func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sim := fleetsim.Start(ctx, sc)
+	logSimOnFailure(t, sim)
 	// Thousands of offices take longer than the usual deadline to connect.
 	within := deadline + time.Duration(sc.Offices/50)*time.Second
 	testserver.WaitForWithin(t, within, "the simulated offices connected and acked", func() bool {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/polis-edge/polis/fleet/config"
 	"github.com/polis-edge/polis/fleet/users"
+	"github.com/polis-edge/polis/protocols/fleetsim"
 	"github.com/polis-edge/polis/protocols/sample"
 	"github.com/polis-edge/polis/protocols/testserver"
 	"github.com/polis-edge/polis/protocols/uplink"
@@ -258,4 +259,15 @@ func envFloat(k string, def float64) float64 {
 		return v
 	}
 	return def
+}
+
+// logSimOnFailure logs the simulated offices' report when the test fails:
+// how many are connected, how many connects failed and the latest error say
+// why a wait for every office timed out.
+func logSimOnFailure(t *testing.T, sim *fleetsim.Sim) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the simulated offices at the end: %+v", sim.Report())
+		}
+	})
 }

@@ -59,6 +59,7 @@ func TestBenchNATSClusterScaleOut(t *testing.T) {
 	defer cancel()
 	sim := fleetsim.Start(ctx, sc)
 	began := time.Now()
+	logSimOnFailure(t, sim)
 	testserver.WaitForWithin(t, 10*time.Minute, "every office connected", func() bool { return sim.Report().Connected == int64(n) })
 	t.Logf("%d offices connected to the cluster in %s (QoS 0: %v)", n, time.Since(began).Round(time.Second), sc.QoS0)
 	// The first round is a warm-up, not counted: it creates every office's

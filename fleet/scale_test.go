@@ -109,6 +109,7 @@ offices_file: offices.yaml
 	defer cancel()
 	connectStart := time.Now()
 	sim := fleetsim.Start(ctx, sc)
+	logSimOnFailure(t, sim)
 	testserver.WaitForWithin(t, 10*time.Minute, "every office connected", func() bool { return sim.Report().Connected == int64(n) })
 	t.Logf("phase 1: %d offices connected in %s (%.1f lines/s each, %.0f lines/s in all)",
 		n, time.Since(connectStart).Round(time.Second), sc.Mix.LinesPerSecond(), float64(n)*sc.Mix.LinesPerSecond())

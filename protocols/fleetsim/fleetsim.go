@@ -87,6 +87,8 @@ type Sim struct {
 type counters struct {
 	connected atomic.Int64
 	connects  atomic.Int64
+	failed    atomic.Int64           // connect attempts that failed
+	lastFail  atomic.Pointer[string] // the latest of their errors
 	lost      atomic.Int64
 	measured  atomic.Int64 // lines generated
 	unbatched atomic.Int64 // measured, not yet cut into a batch
@@ -128,7 +130,9 @@ func (s *Sim) Wait() { s.wg.Wait() }
 type Report struct {
 	Offices    int           `json:"offices"`
 	Connected  int64         `json:"connected"`
-	Connects   int64         `json:"connects"`        // successful connects, reconnects included
+	Connects   int64         `json:"connects"`       // successful connects, reconnects included
+	Failed     int64         `json:"connect_failed"` // connect attempts refused or timed out
+	LastFail   string        `json:"last_connect_error,omitempty"`
 	Lost       int64         `json:"lost"`            // connections lost
 	Measured   int64         `json:"lines_measured"`  // lines generated
 	Acked      int64         `json:"lines_acked"`     // lines acked ok
@@ -148,9 +152,13 @@ type Report struct {
 func (s *Sim) Report() Report {
 	r := Report{
 		Offices: len(s.offices), Connected: s.stats.connected.Load(), Connects: s.stats.connects.Load(),
-		Lost: s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
+		Failed: s.stats.failed.Load(),
+		Lost:   s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
 		Rejected: s.stats.rejected.Load(), Batches: s.stats.sent.Load(), Resent: s.stats.resent.Load(),
 		Retries: s.stats.retries.Load(), Unbatched: s.stats.unbatched.Load(),
+	}
+	if e := s.stats.lastFail.Load(); e != nil {
+		r.LastFail = *e
 	}
 	r.Pending = r.Measured - r.Acked - r.Rejected
 	var n int64

@@ -76,6 +76,9 @@ func (o *office) run(ctx context.Context) {
 			var err error
 			if c, err = o.connect(ctx); err != nil {
 				cfg.Log.Debug("connect failed", "office", o.id, "err", err)
+				o.sim.stats.failed.Add(1)
+				msg := o.id + ": " + err.Error()
+				o.sim.stats.lastFail.Store(&msg)
 				retryConnect = now.Add(time.Second + time.Duration(o.rnd.Int64N(int64(2*time.Second))))
 				c = nil
 			} else {
