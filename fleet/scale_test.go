@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,10 @@ import (
 // POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix;
 // POLIS_BENCH_QOS=0 makes the offices use uplink.qos 0;
 // POLIS_BENCH_FLUSH=5s makes them send live batches every 5 s (uplink.live_interval);
+// POLIS_BENCH_FLEET_GODEBUG sets the fleet process's GODEBUG (e.g.
+// gcshrinkstackoff=0, the runtime's default the fleet otherwise turns off);
+// POLIS_BENCH_SIM_PROFILE=/tmp/sim.prof profiles the simulated offices (this
+// test process) over the restart and drain;
 // POLIS_BENCH_INFLUX_PROFILE=/tmp/influxd profiles influxd for 8 s from the
 // steady phase's start, the drain's first ack and the direct side's start
 // (/tmp/influxd-steady.prof, -drain.prof, -direct.prof): where InfluxDB's CPU
@@ -85,7 +90,8 @@ offices_file: offices.yaml
 		}
 		cmd := exec.Command(bin, args...)
 		if g := os.Getenv("POLIS_BENCH_FLEET_GODEBUG"); g != "" {
-			cmd.Env = append(os.Environ(), "GODEBUG="+g)
+			// The first GODEBUG in an environment wins: replace, not append.
+			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") }), "GODEBUG="+g)
 		}
 		cmd.Stdout, cmd.Stderr = fleetLog, fleetLog
 		if err := cmd.Start(); err != nil {

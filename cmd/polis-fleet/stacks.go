@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -32,10 +33,10 @@ func keepStacks() {
 		return
 	}
 	exe, err := os.Executable()
-	if err != nil {
-		return
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, env) // returns only on failure
 	}
-	syscall.Exec(exe, os.Args, env) // returns only on failure
+	fmt.Fprintf(os.Stderr, "polis-fleet: running with the runtime's stack shrinking on (re-exec with GODEBUG=%s: %v)\n", noStackShrink, err)
 }
 
 // stackEnv returns environ with noStackShrink added to GODEBUG, and false if
