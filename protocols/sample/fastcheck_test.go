@@ -2,7 +2,9 @@ package sample
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,11 +91,55 @@ func TestEncodedLinesTakeThePlainPath(t *testing.T) {
 	}
 }
 
+// TestSimpleDecimalIsAFiniteFloat: every value the shortcut lets through
+// without parsing, strconv reads as a finite float, up to the length bound.
+func TestSimpleDecimalIsAFiniteFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := "-.0123456789e+"
+	taken := 0
+	for range 200_000 {
+		b := make([]byte, 1+rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		v := string(b)
+		if !simpleDecimal(v) {
+			continue
+		}
+		taken++
+		if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			t.Fatalf("simpleDecimal(%q) but ParseFloat gives %v, %v", v, f, err)
+		}
+	}
+	if taken < 1000 {
+		t.Fatalf("only %d random values were simple decimals: the test checks nothing", taken)
+	}
+	longest := "-" + strings.Repeat("9", 299) // 300 bytes: ~1e299, finite
+	if !simpleDecimal(longest) || simpleDecimal(longest+"9") {
+		t.Fatal("the 300-byte bound is not where it should be")
+	}
+	if f, err := strconv.ParseFloat(longest, 64); err != nil || math.IsInf(f, 0) {
+		t.Fatalf("the longest simple decimal parses as %v, %v", f, err)
+	}
+	for _, v := range []string{"", "-", ".5", "5.", "1e5", "--1", "1.2.3", "+1", "0x10"} {
+		if simpleDecimal(v) {
+			t.Errorf("simpleDecimal(%q) = true", v)
+		}
+	}
+}
+
 func BenchmarkCheck(b *testing.B) {
 	line := []byte(`e2e,device=gen,office=47011 ac_power_w=4321,id=123456i 1780315200000000000`)
 	b.Run("plain", func(b *testing.B) {
 		for b.Loop() {
 			Check(line, nil)
+		}
+	})
+	// An inverter line as the offices send it: mostly decimal fields.
+	inverter := []byte(`inverter,device=inv1,office=10001,province=PG,region=Umbria DCW=4551.872345123,Hz=50.0132,PhVphA=231.41,St=4i,TmpCab=37.9,W=4419.2935,WH=1000242i 1780315200000000000`)
+	b.Run("plain inverter", func(b *testing.B) {
+		for b.Loop() {
+			Check(inverter, nil)
 		}
 	})
 	b.Run("decoder", func(b *testing.B) {
