@@ -37,8 +37,7 @@ import (
 //     restarted: reconnect storm and backlog drain, every line accounted for;
 //
 //  3. the same number of lines written straight to InfluxDB by the client
-//     (prepared before the timer), three times: the ingest-efficiency ratio
-//     against the median.
+//     (prepared before the timer): the ingest-efficiency ratio.
 //
 //     POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
 //     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
@@ -52,8 +51,6 @@ import (
 // gcshrinkstackoff=0, the runtime's default the fleet otherwise turns off);
 // POLIS_BENCH_SIM_PROFILE=/tmp/sim.prof profiles the simulated offices (this
 // test process) over the restart and drain;
-// POLIS_BENCH_DIRECT_RUNS sets how many times the direct side runs (default
-// 3; the ratio takes the median);
 // POLIS_BENCH_INFLUX_PROFILE=/tmp/influxd profiles influxd for 8 s from the
 // steady phase's start, the drain's first ack and the direct side's start
 // (/tmp/influxd-steady.prof, -drain.prof, -direct.prof): where InfluxDB's CPU
@@ -218,39 +215,21 @@ offices_file: offices.yaml
 		}
 		wg.Wait()
 	}
-	// The direct side runs POLIS_BENCH_DIRECT_RUNS times (default 3), each
-	// under measurements of its own, and the ratio takes the median: one
-	// run's rate varied 72,000-138,000 lines/s from bench to bench on the
-	// same code, with InfluxDB compacting or not beside it.
-	drainRate := float64(backlog) / writing.Seconds()
-	var rates []float64
-	for k := range max(1, envInt("POLIS_BENCH_DIRECT_RUNS", 3)) {
-		prefix := fmt.Sprintf("direct%d_", k+1)
-		directFrom := time.Now().Add(-time.Hour).Truncate(time.Minute)
-		warm, _ := directLines(t, sc, prefix, directFrom, time.Second)
-		writeAll(warm)
-		lines, count := directLines(t, sc, prefix, directFrom.Add(time.Second), outage)
-		influxQuiet(t, in.Pid()) // as it was when the fleet came back after the outage
-		icpu4, began := procCPU(t, in.Pid()), time.Now()
-		if k == 0 {
-			go influxProfile(t, in.URL, "direct")
-		}
-		writeAll(lines)
-		direct, icpu5 := time.Since(began), procCPU(t, in.Pid())
-		rates = append(rates, float64(count)/direct.Seconds())
-		// Whether the fleet hands InfluxDB writes as cheap as the client's:
-		// its CPU per line on each side (the drain's share includes the restart).
-		t.Logf("phase 3 direct run %d: %d lines in %s (%.0f lines/s); influxd %.0f%% of a core, CPU per line %.1f µs direct, %.1f µs through the fleet's drain",
-			k+1, count, direct.Round(time.Millisecond), rates[k], 100*(icpu5-icpu4)/direct.Seconds(),
-			1e6*(icpu5-icpu4)/float64(count), 1e6*(icpu3-icpu2)/float64(backlog))
-	}
-	slices.Sort(rates)
-	median := rates[len(rates)/2]
-	if len(rates)%2 == 0 {
-		median = (rates[len(rates)/2-1] + median) / 2
-	}
-	t.Logf("phase 3 direct: median of %d runs %.0f lines/s (%.0f–%.0f); fleet drain from its first ack / direct = %.2f (%.2f–%.2f against single runs)",
-		len(rates), median, rates[0], rates[len(rates)-1], drainRate/median, drainRate/rates[len(rates)-1], drainRate/rates[0])
+	directFrom := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	warm, _ := directLines(t, sc, directFrom, time.Second)
+	writeAll(warm)
+	lines, count := directLines(t, sc, directFrom.Add(time.Second), outage)
+	influxQuiet(t, in.Pid()) // as it was when the fleet came back after the outage
+	icpu4, began := procCPU(t, in.Pid()), time.Now()
+	go influxProfile(t, in.URL, "direct")
+	writeAll(lines)
+	direct, icpu5 := time.Since(began), procCPU(t, in.Pid())
+	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain from its first ack / direct = %.2f", count, direct.Round(time.Millisecond),
+		float64(count)/direct.Seconds(), (float64(backlog)/writing.Seconds())/(float64(count)/direct.Seconds()))
+	// Whether the fleet hands InfluxDB writes as cheap as the client's: its
+	// CPU per line on each side (the drain's share includes the restart).
+	t.Logf("phase 3 influxd: %.0f%% of a core on the direct side; CPU per line %.1f µs direct, %.1f µs through the fleet's drain",
+		100*(icpu5-icpu4)/direct.Seconds(), 1e6*(icpu5-icpu4)/float64(count), 1e6*(icpu3-icpu2)/float64(backlog))
 }
 
 // simProfile profiles this test process (the simulated offices) from the
@@ -275,8 +254,8 @@ func simProfile(t *testing.T) func() {
 // directLines renders the offices' lines over span (fleetsim.DirectLines) in
 // 5,000-line chunks, under measurements of their own so they do not
 // overwrite the fleet's rows.
-func directLines(t *testing.T, sc fleetsim.Config, prefix string, from time.Time, span time.Duration) ([]string, int) {
-	all, count, err := fleetsim.DirectLines(sc, prefix, from, span)
+func directLines(t *testing.T, sc fleetsim.Config, from time.Time, span time.Duration) ([]string, int) {
+	all, count, err := fleetsim.DirectLines(sc, "direct_", from, span)
 	if err != nil {
 		t.Fatal(err)
 	}
