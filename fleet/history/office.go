@@ -35,13 +35,18 @@ func (c *Client) OfficeChart(ctx context.Context, office, span string, now time.
 	}
 	st := step(d)
 	from := now.Add(-d).Truncate(st)
-	where := fmt.Sprintf(`"office" = %s AND time >= %dms AND time < %dms`, quote(office), from.UnixMilli(), now.UnixMilli())
+	window := fmt.Sprintf(`time >= %dms AND time < %dms`, from.UnixMilli(), now.UnixMilli())
+	where := fmt.Sprintf(`"office" = %s AND %s`, quote(office), window)
 	g := fmt.Sprintf("GROUP BY time(%s) fill(none)", st)
-	// PV and EV: sum of the devices' means (one inverter/charger each a series).
+	// PV and EV: sum of the devices' means (one inverter/charger each a
+	// series). The outer query repeats the window: without a time condition
+	// InfluxDB ends a GROUP BY time() at its own now(), which drops the last
+	// points when the caller's clock (or an office's, within the fleet's
+	// clock tolerance) is ahead of InfluxDB's.
 	q := strings.Join([]string{
-		`SELECT sum("w") FROM (SELECT mean("ac_power_w") AS "w" FROM "pv" WHERE ` + where + ` AND "string" = '' GROUP BY time(` + st.String() + `), "device") GROUP BY time(` + st.String() + `) fill(none)`,
+		`SELECT sum("w") FROM (SELECT mean("ac_power_w") AS "w" FROM "pv" WHERE ` + where + ` AND "string" = '' GROUP BY time(` + st.String() + `), "device") WHERE ` + window + ` ` + g,
 		`SELECT mean("import_power_w") AS "grid_import_w", mean("export_power_w") AS "grid_export_w" FROM "grid" WHERE ` + where + ` ` + g,
-		`SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "evse" WHERE ` + where + ` GROUP BY time(` + st.String() + `), "device", "connector") GROUP BY time(` + st.String() + `) fill(none)`,
+		`SELECT sum("w") FROM (SELECT mean("power_w") AS "w" FROM "evse" WHERE ` + where + ` GROUP BY time(` + st.String() + `), "device", "connector") WHERE ` + window + ` ` + g,
 		`SELECT mean("temperature_c") AS "temperature_c", mean("co2_ppm") AS "co2_ppm" FROM "env" WHERE ` + where + ` ` + g,
 	}, "; ")
 	series, err := c.query(ctx, q)
