@@ -152,8 +152,7 @@ type Report struct {
 func (s *Sim) Report() Report {
 	r := Report{
 		Offices: len(s.offices), Connected: s.stats.connected.Load(), Connects: s.stats.connects.Load(),
-		Failed: s.stats.failed.Load(),
-		Lost:   s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
+		Failed: s.stats.failed.Load(), Lost: s.stats.lost.Load(), Measured: s.stats.measured.Load(), Acked: s.stats.acked.Load(),
 		Rejected: s.stats.rejected.Load(), Batches: s.stats.sent.Load(), Resent: s.stats.resent.Load(),
 		Retries: s.stats.retries.Load(), Unbatched: s.stats.unbatched.Load(),
 	}
