@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,17 +66,7 @@ func BenchmarkDrain(b *testing.B) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { // a clean stop, so that a profile is written
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer testserver.Terminate(cmd, 30*time.Second) // a clean stop, so that a profile is written
 	var peak rss
 	// Poll the fleet's own counter: a count() over a million rows would load
 	// InfluxDB during this run and not during the direct one.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,18 +100,11 @@ func (c *cappedInstances) start(name string) (pid int, ready func() bool, stop f
 // minute), and removes its cgroup.
 func (c *cappedInstances) stop(cmd *exec.Cmd, name string, log *testserver.SyncBuffer, group string) {
 	defer os.Remove(group)
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			c.t.Errorf("instance %s: %v\n%s", name, err, log.String())
-		}
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		<-done
+	switch killed, err := testserver.Terminate(cmd, time.Minute); {
+	case killed:
 		c.t.Errorf("instance %s did not stop within a minute of SIGTERM\n%s", name, log.String())
+	case err != nil:
+		c.t.Errorf("instance %s: %v\n%s", name, err, log.String())
 	}
 }
 

@@ -99,16 +99,11 @@ func TestSignals(t *testing.T) {
 		t.Fatal("daemon died on an invalid reload")
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
+	switch killed, err := testserver.Terminate(cmd, 30*time.Second); {
+	case killed:
 		t.Fatal("no exit 30 s after SIGTERM")
+	case err != nil:
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	b, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
 	if err != nil {

@@ -152,24 +152,26 @@ func simpleDecimal(v string) bool {
 	if i < len(v) && v[i] == '-' {
 		i++
 	}
-	intStart := i
+	j := skipDigits(v, i)
+	if j == i {
+		return false
+	}
+	if j < len(v) && v[j] == '.' {
+		k := skipDigits(v, j+1)
+		if k == j+1 {
+			return false
+		}
+		j = k
+	}
+	return j == len(v)
+}
+
+// skipDigits returns the index of the first non-digit of v at or after i.
+func skipDigits(v string, i int) int {
 	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
 		i++
 	}
-	if i == intStart {
-		return false
-	}
-	if i < len(v) && v[i] == '.' {
-		i++
-		fracStart := i
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-		}
-		if i == fracStart {
-			return false
-		}
-	}
-	return i == len(v)
+	return i
 }
 
 // plainNumber: digits with an optional sign, point, exponent and i or u

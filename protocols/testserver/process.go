@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -70,4 +71,21 @@ func (p *process) pid() int {
 		return 0
 	}
 	return p.cmd.Process.Pid
+}
+
+// Terminate stops a process a test started itself (exec.Cmd, already
+// started, not yet waited for): SIGTERM, as systemd would stop it, then a
+// kill if it has not exited after grace. It returns whether it had to kill,
+// and Wait's error.
+func Terminate(cmd *exec.Cmd, grace time.Duration) (killed bool, err error) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return false, err
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		return true, <-done
+	}
 }
