@@ -95,3 +95,52 @@ func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
 	}
 	t.Logf("%d offices, %d lines, %d batches (%d resent), ack p50 %s p99 %s", r.Offices, r.Measured, r.Batches, r.Resent, r.P50, r.P99)
 }
+
+// TestHeldOfficesDrainWithoutReconnecting holds fifty connected offices (they
+// measure and send nothing, as while InfluxDB is away), then releases them:
+// each sends its backlog as one batch on the connection it kept, and every
+// measured line is a row. This is the scale benchmark's pure-ingest drain.
+func TestHeldOfficesDrainWithoutReconnecting(t *testing.T) {
+	in := testserver.Influx(t)
+	port, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: 50, ConnectRate: 200}
+	cfg := testConfig(in)
+	cfg.Broker.Embedded.TCP = addr
+	cfg.Offices = simOffices(t, sc)
+	startFleet(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim := fleetsim.Start(ctx, sc)
+	logSimOnFailure(t, sim)
+	eventually(t, "all offices connected and acked", func() bool {
+		r := sim.Report()
+		return r.Connected == int64(sc.Offices) && r.AckedCount >= sc.Offices
+	})
+	sim.Hold()
+	time.Sleep(1500 * time.Millisecond) // a send already under way when Hold came finishes
+	held := sim.Report()
+	time.Sleep(2 * time.Second)
+	r := sim.Report()
+	if r.Batches != held.Batches || r.Measured <= held.Measured {
+		t.Fatalf("held offices must measure and send nothing: batches %d → %d, measured %d → %d", held.Batches, r.Batches, held.Measured, r.Measured)
+	}
+	sim.Pause()
+	eventually(t, "every backlog cut into batches", func() bool { return sim.Report().Unbatched == 0 })
+	before := sim.Report()
+	sim.Release()
+	eventually(t, "every measured line acked", func() bool { return sim.Report().Pending == 0 })
+	r = sim.Report()
+	if r.Lost != 0 || r.Connects != int64(sc.Offices) || r.Rejected != 0 {
+		t.Fatalf("want every office on its first connection and nothing rejected: %+v", r)
+	}
+	if sent := r.Batches - before.Batches; sent != int64(sc.Offices) {
+		t.Errorf("released offices sent %d batches, want one backlog batch each (%d)", sent, sc.Offices)
+	}
+	if rows := simRows(t, in); int64(rows) != r.Measured || r.Acked != r.Measured {
+		t.Fatalf("measured %d lines, acked %d, InfluxDB holds %d rows", r.Measured, r.Acked, rows)
+	}
+}

@@ -6,14 +6,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,7 +33,12 @@ import (
 //     restarted: reconnect storm and backlog drain, every line accounted for;
 //
 //  3. the same number of lines written straight to InfluxDB by the client
-//     (prepared before the timer): the ingest-efficiency ratio.
+//     (prepared before the timer): the ingest-efficiency ratio;
+//
+//  4. the offices, still connected, hold their sends for as long as the
+//     outage (as while InfluxDB is away) and then send their backlogs at
+//     once: the fleet's ingest of many offices' small batches without a
+//     reconnect storm on the same two cores, against phase 3 too.
 //
 //     POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
 //     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
@@ -52,9 +53,9 @@ import (
 // POLIS_BENCH_SIM_PROFILE=/tmp/sim.prof profiles the simulated offices (this
 // test process) over the restart and drain;
 // POLIS_BENCH_INFLUX_PROFILE=/tmp/influxd profiles influxd for 8 s from the
-// steady phase's start, the drain's first ack and the direct side's start
-// (/tmp/influxd-steady.prof, -drain.prof, -direct.prof): where InfluxDB's CPU
-// per line goes in each.
+// steady phase's start, each drain's first ack and the direct side's start
+// (/tmp/influxd-steady.prof, -drain.prof, -direct.prof, -held.prof): where
+// InfluxDB's CPU per line goes in each.
 func TestBenchFleetAtFullSize(t *testing.T) {
 	n := envInt("POLIS_BENCH_OFFICES", 7000)
 	steady := envDuration("POLIS_BENCH_STEADY", 60*time.Second)
@@ -159,16 +160,7 @@ offices_file: offices.yaml
 	icpu2, scpu2 := procCPU(t, in.Pid()), procCPU(t, os.Getpid())
 	fleet = start()
 	stopSimProfile := simProfile(t)
-	// The first ack after the restart: from there on the fleet is writing,
-	// which is what the direct side's rate compares with.
-	firstAck := make(chan time.Duration, 1)
-	go func() {
-		for sim.Report().Acked == acked0 && time.Since(restart) < 10*time.Minute {
-			time.Sleep(20 * time.Millisecond)
-		}
-		firstAck <- time.Since(restart)
-		influxProfile(t, in.URL, "drain")
-	}()
+	firstAck := firstAckAfter(t, sim, in, restart, acked0, "drain")
 	testserver.WaitForWithin(t, 10*time.Minute, "every office back", func() bool { return sim.Report().Connected == int64(n) })
 	online := time.Since(restart)
 	testserver.WaitForWithin(t, 30*time.Minute, "every backlog drained", func() bool { return sim.Report().Pending == 0 })
@@ -182,6 +174,17 @@ offices_file: offices.yaml
 		float64(backlog)/writing.Seconds(), (drained - writing).Round(100*time.Millisecond), r.Resent, r.Rejected)
 	t.Logf("phase 2 where the 2 cores go: fleet %.0f%%, influxd %.0f%%, the simulated offices %.0f%% of one core",
 		100*fcpu3/drained.Seconds(), 100*(icpu3-icpu2)/drained.Seconds(), 100*(scpu3-scpu2)/drained.Seconds())
+	restartRate := float64(backlog) / writing.Seconds()
+
+	directRate := writeDirect(t, sc, in, outage)
+	t.Logf("phase 3 ratio: the fleet's drain after the restart (with the reconnect storm) / direct = %.2f; influxd CPU per line through that drain %.1f µs",
+		restartRate/directRate, 1e6*(icpu3-icpu2)/float64(backlog))
+	// Phase 4 comes after the direct side, so it is the fleet's writes that
+	// go into the larger database.
+	heldRate := heldDrain(t, sim, in, fleet.Process.Pid, outage)
+	t.Logf("phase 4 ratio: the held offices' drain (pure ingest) / direct = %.2f", heldRate/directRate)
+
+	r = sim.Report()
 	rows := scaleRows(t, in)
 	if r.Rejected != 0 || int64(rows) != r.Measured {
 		t.Fatalf("measured %d lines, acked %d, rejected %d, InfluxDB holds %d rows", r.Measured, r.Acked, r.Rejected, rows)
@@ -189,13 +192,16 @@ offices_file: offices.yaml
 	if strings.Contains(fleetLog.String(), "server busy") || strings.Contains(fleetLog.String(), "max clients") {
 		t.Errorf("the broker refused offices for load")
 	}
+}
 
-	// Phase 3: the same lines (each office's series, fields and registry
-	// tags over the outage, office by office as the backlogs arrived)
-	// straight to InfluxDB with the client, 5,000-line writes on 4 writers.
-	// The fleet's drain wrote to series that existed since phase 1; the
-	// direct side's are created by an untimed first second in which every
-	// series of every office fires once.
+// writeDirect is phase 3: the same lines as an outage's backlogs (each
+// office's series, fields and registry tags over outage, office by office
+// as the backlogs arrive) straight to InfluxDB with the client, 5,000-line
+// writes on 4 writers, rendered before the timer. The fleet's drains write
+// to series that exist since phase 1; the direct side's are created by an
+// untimed first second in which every series of every office fires once.
+// It returns the rate, lines/s.
+func writeDirect(t *testing.T, sc fleetsim.Config, in *testserver.InfluxDB, outage time.Duration) float64 {
 	client := influxdb2.NewClientWithOptions(in.URL, in.Token, influxdb2.DefaultOptions().SetPrecision(time.Nanosecond))
 	defer client.Close()
 	write := client.WriteAPIBlocking("", in.Bucket)
@@ -220,151 +226,56 @@ offices_file: offices.yaml
 	writeAll(warm)
 	lines, count := directLines(t, sc, directFrom.Add(time.Second), outage)
 	influxQuiet(t, in.Pid()) // as it was when the fleet came back after the outage
-	icpu4, began := procCPU(t, in.Pid()), time.Now()
+	icpu0, began := procCPU(t, in.Pid()), time.Now()
 	go influxProfile(t, in.URL, "direct")
 	writeAll(lines)
-	direct, icpu5 := time.Since(began), procCPU(t, in.Pid())
-	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); fleet drain from its first ack / direct = %.2f", count, direct.Round(time.Millisecond),
-		float64(count)/direct.Seconds(), (float64(backlog)/writing.Seconds())/(float64(count)/direct.Seconds()))
-	// Whether the fleet hands InfluxDB writes as cheap as the client's: its
-	// CPU per line on each side (the drain's share includes the restart).
-	t.Logf("phase 3 influxd: %.0f%% of a core on the direct side; CPU per line %.1f µs direct, %.1f µs through the fleet's drain",
-		100*(icpu5-icpu4)/direct.Seconds(), 1e6*(icpu5-icpu4)/float64(count), 1e6*(icpu3-icpu2)/float64(backlog))
+	direct, icpu1 := time.Since(began), procCPU(t, in.Pid())
+	t.Logf("phase 3 direct: %d lines in %s (%.0f lines/s); influxd %.0f%% of a core, %.1f µs of CPU per line",
+		count, direct.Round(time.Millisecond), float64(count)/direct.Seconds(), 100*(icpu1-icpu0)/direct.Seconds(), 1e6*(icpu1-icpu0)/float64(count))
+	return float64(count) / direct.Seconds()
 }
 
-// simProfile profiles this test process (the simulated offices) from the
-// fleet's restart until the backlogs are drained, when
-// POLIS_BENCH_SIM_PROFILE names a file: where the offices' share of the box
-// goes in the drain. It returns the function that stops it.
-func simProfile(t *testing.T) func() {
-	path := os.Getenv("POLIS_BENCH_SIM_PROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		t.Fatal(err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
+// heldDrain is phase 4, ingest without a reconnect storm: the offices, all
+// connected, measure for outage without sending (as while InfluxDB is away
+// and the fleet answers retry), cut their backlogs into batches, and send
+// them at once. It returns the drain's rate from the first ack, lines/s.
+func heldDrain(t *testing.T, sim *fleetsim.Sim, in *testserver.InfluxDB, fleetPid int, outage time.Duration) float64 {
+	sim.Resume()
+	time.Sleep(20 * time.Second) // every office back in its rhythm
+	sim.Hold()
+	time.Sleep(outage)
+	sim.Pause()
+	testserver.WaitForWithin(t, 5*time.Minute, "every held backlog cut into batches", func() bool { return sim.Report().Unbatched == 0 })
+	r0 := sim.Report()
+	influxQuiet(t, in.Pid())
+	fcpu0, icpu0, scpu0 := procCPU(t, fleetPid), procCPU(t, in.Pid()), procCPU(t, os.Getpid())
+	start := time.Now()
+	firstAck := firstAckAfter(t, sim, in, start, r0.Acked, "held")
+	sim.Release()
+	testserver.WaitForWithin(t, 30*time.Minute, "every held backlog drained", func() bool { return sim.Report().Pending == 0 })
+	drained := time.Since(start)
+	fcpu1, icpu1, scpu1 := procCPU(t, fleetPid), procCPU(t, in.Pid()), procCPU(t, os.Getpid())
+	writing := drained - <-firstAck
+	r1 := sim.Report()
+	t.Logf("phase 4 held offices: %d connected offices released backlogs of %d lines after %s: drained in %s (%.0f lines/s from the first ack, %s after the release); %d batches, %d connections lost",
+		r1.Connected, r0.Pending, outage, drained.Round(100*time.Millisecond), float64(r0.Pending)/writing.Seconds(),
+		(drained - writing).Round(time.Millisecond), r1.Batches-r0.Batches, r1.Lost-r0.Lost)
+	t.Logf("phase 4 where the 2 cores go: fleet %.0f%%, influxd %.0f%%, the simulated offices %.0f%% of one core; influxd CPU per line %.1f µs",
+		100*(fcpu1-fcpu0)/drained.Seconds(), 100*(icpu1-icpu0)/drained.Seconds(), 100*(scpu1-scpu0)/drained.Seconds(), 1e6*(icpu1-icpu0)/float64(r0.Pending))
+	return float64(r0.Pending) / writing.Seconds()
 }
 
-// directLines renders the offices' lines over span (fleetsim.DirectLines) in
-// 5,000-line chunks, under measurements of their own so they do not
-// overwrite the fleet's rows.
-func directLines(t *testing.T, sc fleetsim.Config, from time.Time, span time.Duration) ([]string, int) {
-	all, count, err := fleetsim.DirectLines(sc, "direct_", from, span)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chunks []string
-	for len(all) > 0 {
-		end, n := 0, 0
-		for end < len(all) && n < 5000 {
-			i := bytes.IndexByte(all[end:], '\n')
-			if i < 0 {
-				end = len(all)
-				break
-			}
-			end += i + 1
-			n++
+// firstAckAfter reports how long after start the first ack beyond acked
+// came: from there on the fleet is writing, which is what the direct side's
+// rate compares with. Then it profiles influxd as side.
+func firstAckAfter(t *testing.T, sim *fleetsim.Sim, in *testserver.InfluxDB, start time.Time, acked int64, side string) <-chan time.Duration {
+	first := make(chan time.Duration, 1)
+	go func() {
+		for sim.Report().Acked == acked && time.Since(start) < 10*time.Minute {
+			time.Sleep(20 * time.Millisecond)
 		}
-		chunks, all = append(chunks, string(all[:end])), all[end:]
-	}
-	return chunks, count
-}
-
-// scaleRows counts the simulated offices' rows, by a field every point of
-// the measurement has at both mixes (aggregated env points have no raw
-// temperature_c).
-func scaleRows(t *testing.T, in *testserver.InfluxDB) int {
-	env := "temperature_c"
-	if os.Getenv("POLIS_BENCH_MIX") == "aggregated" {
-		env = "temperature_c_mean"
-	}
-	total := 0
-	for m, f := range map[string]string{"inverter": "WH", "meter": "TotWhImp", "charger": "power_w", "env": env, "locker": "occupied"} {
-		series, err := in.Query(fmt.Sprintf(`SELECT COUNT(%q) FROM %q`, f, m))
-		if err != nil || len(series) == 0 || len(series[0].Values) == 0 {
-			t.Fatalf("count %s: %v", m, err)
-		}
-		c, err := strconv.Atoi(fmt.Sprint(series[0].Values[0][1]))
-		if err != nil {
-			t.Fatalf("count %s: %v", m, err)
-		}
-		total += c
-	}
-	return total
-}
-
-// influxProfile saves 8 s of influxd's CPU profile (its /debug/pprof is on
-// by default) when POLIS_BENCH_INFLUX_PROFILE names a path prefix.
-func influxProfile(t *testing.T, url, side string) {
-	prefix := os.Getenv("POLIS_BENCH_INFLUX_PROFILE")
-	if prefix == "" {
-		return
-	}
-	resp, err := http.Get(url + "/debug/pprof/profile?seconds=8")
-	if err != nil {
-		t.Logf("influxd profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil {
-		err = os.WriteFile(prefix+"-"+side+".prof", b, 0o644)
-	}
-	if err != nil {
-		t.Logf("influxd profile: %v", err)
-	}
-}
-
-// influxQuiet waits, up to a minute, for influxd to use under a tenth of a
-// core over a second, before the fleet's restart and before the direct
-// side: compacting what was written before would otherwise take CPU from
-// either side's writes (the direct side ran 67,561–119,031 lines/s in seven
-// runs before this wait).
-func influxQuiet(t *testing.T, pid int) {
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-		c0 := procCPU(t, pid)
-		time.Sleep(time.Second)
-		if procCPU(t, pid)-c0 < 0.1 {
-			return
-		}
-	}
-	t.Logf("influxd still busy after a minute")
-}
-
-// procCPU is the process's user+system CPU seconds so far.
-func procCPU(t *testing.T, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-// procRSS is the process's resident memory in bytes.
-func procRSS(t *testing.T, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-func toFloat(v any) float64 {
-	f, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
-	return f
+		first <- time.Since(start)
+		influxProfile(t, in.URL, side)
+	}()
+	return first
 }

@@ -172,8 +172,8 @@ func (s *Sim) ResetLatencies() { s.stats.latencies.reset() }
 
 // Pause stops every office measuring (they keep sending what they hold), so a
 // test can wait for the fleet to drain everything and compare counts exactly.
-// An office paused while away from the fleet cuts its backlog into batches
-// at its next tick (Report.Unbatched reaches 0).
+// An office paused while away from the fleet (or held) cuts its backlog into
+// batches at its next tick (Report.Unbatched reaches 0).
 func (s *Sim) Pause() {
 	for _, o := range s.offices {
 		o.paused.Store(true)
@@ -186,6 +186,30 @@ func (s *Sim) Resume() {
 	for _, o := range s.offices {
 		o.resume.Store(true)
 		o.paused.Store(false)
+	}
+}
+
+// Hold stops every office sending while it stays connected and keeps
+// measuring, so a backlog builds at offices the fleet still holds (as while
+// InfluxDB is away and the fleet answers retry). With Pause after it, each
+// office cuts its backlog into batches; Release then sends them all at
+// once: a drain of pure ingest, without the reconnect storm of a fleet
+// restart.
+func (s *Sim) Hold() {
+	for _, o := range s.offices {
+		o.held.Store(true)
+	}
+}
+
+// Release lets every held office send again, at once rather than at its
+// next tick.
+func (s *Sim) Release() {
+	for _, o := range s.offices {
+		o.held.Store(false)
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

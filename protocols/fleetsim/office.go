@@ -25,6 +25,8 @@ type office struct {
 	rnd    *rand.Rand
 	paused atomic.Bool
 	resume atomic.Bool // set by Resume: skip what was due while paused
+	held   atomic.Bool // set by Hold: measure, send nothing
+	wake   chan struct{}
 
 	acks chan uplink.Ack
 	lost chan error
@@ -54,7 +56,7 @@ const maxBackoff = time.Minute
 
 func newOffice(s *Sim, id string, i int) *office {
 	return &office{sim: s, id: id, index: i, rnd: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)), lines: s.cfg.Mix.writer(id, nil),
-		acks: make(chan uplink.Ack, 64), lost: make(chan error, 1), next: 1, counts: make([]int64, len(s.cfg.Mix))}
+		acks: make(chan uplink.Ack, 64), lost: make(chan error, 1), wake: make(chan struct{}, 1), next: 1, counts: make([]int64, len(s.cfg.Mix))}
 }
 
 func (o *office) run(ctx context.Context) {
@@ -87,12 +89,13 @@ func (o *office) run(ctx context.Context) {
 				}
 			}
 		}
-		if c != nil {
+		if c != nil && !o.held.Load() {
 			o.send(c, now)
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-o.wake: // released: send at once
 		case a := <-o.acks:
 			o.onAck(a, time.Now())
 		case err := <-o.lost:
@@ -106,7 +109,7 @@ func (o *office) run(ctx context.Context) {
 			}
 			if !o.paused.Load() {
 				o.measure(now)
-			} else if c == nil {
+			} else if c == nil || o.held.Load() {
 				o.batchBacklog()
 			}
 		}
@@ -183,7 +186,7 @@ func (o *office) measure(now time.Time) {
 }
 
 // batchBacklog cuts everything pending into batches while the fleet is away
-// and the office paused, so a benchmark's drain times the fleet and not the
+// (or the office held) and the office paused, so a benchmark's drain times the fleet and not the
 // simulator's encoding: the 7,000 offices' zstd runs on 7,000 edge boxes in
 // production, not beside the fleet, and the direct side's lines are
 // prepared before its timer too.
