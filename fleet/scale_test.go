@@ -43,7 +43,8 @@ import (
 //     POLIS_BENCH_OFFICES=7000 POLIS_BENCH_STEADY=60s POLIS_BENCH_OUTAGE=60s \
 //     go test -tags bench -run TestBenchFleetAtFullSize -v -timeout 60m ./fleet/
 //
-// POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process;
+// POLIS_BENCH_CPUPROFILE=/tmp/fleet.prof profiles the fleet process (phase
+// 1 in /tmp/fleet.prof.steady, the restarted fleet in /tmp/fleet.prof);
 // POLIS_BENCH_FLEET_YAML adds lines to its config (e.g. "ingest: {workers: 8}");
 // POLIS_BENCH_MIX=aggregated makes every office send fleetsim.AggregatedMix;
 // POLIS_BENCH_QOS=0 makes the offices use uplink.qos 0;
@@ -87,7 +88,7 @@ offices_file: offices.yaml
 	start := func() *exec.Cmd {
 		args := []string{"-config", filepath.Join(dir, "fleet.yaml")}
 		if p := os.Getenv("POLIS_BENCH_CPUPROFILE"); p != "" {
-			args = append(args, "-cpuprofile", p) // the restarted fleet overwrites it: phase 2's profile
+			args = append(args, "-cpuprofile", p) // phase 1 renames it before the restart
 		}
 		cmd := exec.Command(bin, args...)
 		if g := os.Getenv("POLIS_BENCH_FLEET_GODEBUG"); g != "" {
@@ -146,6 +147,9 @@ offices_file: offices.yaml
 		}
 	}
 	stop(fleet)
+	if p := os.Getenv("POLIS_BENCH_CPUPROFILE"); p != "" {
+		os.Rename(p, p+".steady") // phase 1's profile, before the restarted fleet writes its own
+	}
 	testserver.WaitForWithin(t, 5*time.Minute, "offices notice the fleet is gone", func() bool { return sim.Report().Connected == 0 })
 	time.Sleep(outage)
 	backlog := sim.Report().Pending
