@@ -186,10 +186,10 @@ func (o *office) measure(now time.Time) {
 }
 
 // batchBacklog cuts everything pending into batches while the fleet is away
-// (or the office held) and the office paused, so a benchmark's drain times the fleet and not the
-// simulator's encoding: the 7,000 offices' zstd runs on 7,000 edge boxes in
-// production, not beside the fleet, and the direct side's lines are
-// prepared before its timer too.
+// (or the office held) and the office paused, so a benchmark's drain times
+// the fleet and not the simulator's encoding: the 7,000 offices' zstd runs
+// on 7,000 edge boxes in production, not beside the fleet, and the direct
+// side's lines are prepared before its timer too.
 func (o *office) batchBacklog() {
 	for o.pendingN > 0 {
 		o.queued = append(o.queued, o.cut(o.sim.cfg.MaxBatch))
