@@ -32,21 +32,30 @@ func simOffices(t testing.TB, sc fleetsim.Config) []config.Office {
 	return cfg.Offices
 }
 
-// TestSimulatedFleetSurvivesFleetRestartWithoutLoss runs a hundred simulated
-// offices through the real broker, ingest and InfluxDB, restarts the fleet in
-// the middle (every office reconnects and resends what was unacked), and
-// checks that every measured line is a row in InfluxDB: none lost, none twice.
-func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
+// simFleet prepares a fleet for sc's simulated offices: a real InfluxDB, the
+// embedded broker on a free port (sc.Broker is pointed at it) and the offices
+// registered as polis-sim fleet writes them.
+func simFleet(t testing.TB, sc *fleetsim.Config) (*testserver.InfluxDB, config.Config) {
 	in := testserver.Influx(t)
 	port, err := testserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: 100, ConnectRate: 200, AckTimeout: 10 * time.Second}
+	sc.Broker = "tcp://" + addr
 	cfg := testConfig(in)
 	cfg.Broker.Embedded.TCP = addr
-	cfg.Offices = simOffices(t, sc)
+	cfg.Offices = simOffices(t, *sc)
+	return in, cfg
+}
+
+// TestSimulatedFleetSurvivesFleetRestartWithoutLoss runs a hundred simulated
+// offices through the real broker, ingest and InfluxDB, restarts the fleet in
+// the middle (every office reconnects and resends what was unacked), and
+// checks that every measured line is a row in InfluxDB: none lost, none twice.
+func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
+	sc := fleetsim.Config{Offices: 100, ConnectRate: 200, AckTimeout: 10 * time.Second}
+	in, cfg := simFleet(t, &sc)
 
 	run := func() (stop func()) {
 		f, err := New(cfg, testLogger(t))
@@ -101,16 +110,8 @@ func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
 // each sends its backlog as one batch on the connection it kept, and every
 // measured line is a row. This is the scale benchmark's pure-ingest drain.
 func TestHeldOfficesDrainWithoutReconnecting(t *testing.T) {
-	in := testserver.Influx(t)
-	port, err := testserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: 50, ConnectRate: 200}
-	cfg := testConfig(in)
-	cfg.Broker.Embedded.TCP = addr
-	cfg.Offices = simOffices(t, sc)
+	sc := fleetsim.Config{Offices: 50, ConnectRate: 200}
+	in, cfg := simFleet(t, &sc)
 	startFleet(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -23,19 +23,12 @@ import (
 // (counted), its extra connects are refused (counted), none of its batches
 // is lost; the others lose nothing and never resend.
 func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
-	in := testserver.Influx(t)
-	port, err := testserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	sc := fleetsim.Config{Broker: "tcp://" + addr, Offices: envInt("POLIS_FLOOD_OFFICES", 200), ConnectRate: 500, AckTimeout: 30 * time.Second,
+	sc := fleetsim.Config{Offices: envInt("POLIS_FLOOD_OFFICES", 200), ConnectRate: 500, AckTimeout: 30 * time.Second,
 		QoS0: envInt("POLIS_FLOOD_QOS", 1) == 0, Flush: envDuration("POLIS_FLOOD_LIVE", time.Second)}
-	cfg := testConfig(in)
-	cfg.Broker.Embedded.TCP = addr
+	in, cfg := simFleet(t, &sc)
 	cfg.Broker.Embedded.OfficeLimits = config.OfficeLimits{MessagesPerSecond: 50, BytesPerSecond: 1 << 20, ConnectsPerMinute: 12, MaxWait: 2 * time.Second}
 	const flooder = "99001"
-	cfg.Offices = append(simOffices(t, sc), config.Office{ID: flooder, Password: "flood-flood-flood", Region: "Lazio"})
+	cfg.Offices = append(cfg.Offices, config.Office{ID: flooder, Password: "flood-flood-flood", Region: "Lazio"})
 	f := startFleet(t, cfg)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,7 +43,7 @@ func TestFloodingOfficeIsThrottledWithoutHurtingOthers(t *testing.T) {
 	})
 
 	connect := func(id string) (paho.Client, error) {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(sc.Broker).SetClientID(id).
 			SetUsername(flooder).SetPassword("flood-flood-flood").SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4))
 		tok := c.Connect()
 		tok.WaitTimeout(10 * time.Second)
