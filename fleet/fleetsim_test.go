@@ -75,12 +75,7 @@ func TestSimulatedFleetSurvivesFleetRestartWithoutLoss(t *testing.T) {
 	stop := run()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sim := fleetsim.Start(ctx, sc)
-	logSimOnFailure(t, sim)
-	eventually(t, "all offices connected and acked", func() bool {
-		r := sim.Report()
-		return r.Connected == int64(sc.Offices) && r.AckedCount >= sc.Offices
-	})
+	sim := startSimAcked(ctx, t, sc)
 	stop() // the fleet goes away mid-stream: offices lose their connection and keep measuring
 	eventually(t, "offices notice the fleet is gone", func() bool { return sim.Report().Connected == 0 })
 	time.Sleep(2 * time.Second) // a backlog builds up while the fleet is down
@@ -115,12 +110,7 @@ func TestHeldOfficesDrainWithoutReconnecting(t *testing.T) {
 	startFleet(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sim := fleetsim.Start(ctx, sc)
-	logSimOnFailure(t, sim)
-	eventually(t, "all offices connected and acked", func() bool {
-		r := sim.Report()
-		return r.Connected == int64(sc.Offices) && r.AckedCount >= sc.Offices
-	})
+	sim := startSimAcked(ctx, t, sc)
 	sim.Hold()
 	time.Sleep(1500 * time.Millisecond) // a send already under way when Hold came finishes
 	held := sim.Report()
@@ -144,4 +134,17 @@ func TestHeldOfficesDrainWithoutReconnecting(t *testing.T) {
 	if rows := simRows(t, in); int64(rows) != r.Measured || r.Acked != r.Measured {
 		t.Fatalf("measured %d lines, acked %d, InfluxDB holds %d rows", r.Measured, r.Acked, rows)
 	}
+}
+
+// startSimAcked starts the simulated offices and waits until every one is
+// connected and the fleet has acked as many batches as there are offices.
+func startSimAcked(ctx context.Context, t *testing.T, sc fleetsim.Config) *fleetsim.Sim {
+	t.Helper()
+	sim := fleetsim.Start(ctx, sc)
+	logSimOnFailure(t, sim)
+	eventually(t, "all offices connected and acked", func() bool {
+		r := sim.Report()
+		return r.Connected == int64(sc.Offices) && r.AckedCount >= sc.Offices
+	})
+	return sim
 }
